@@ -1,0 +1,7 @@
+//! stella-bundle: signed offline security-data bundles kept in PostgreSQL, with scans that can be
+//! proven later by point-in-time replay.
+//!
+//! The modules follow the data flow: bundle file -> verify -> unpack -> parse -> import
+//! transaction -> scan -> manifest -> export / backup / replay. `docs/ARCHITECTURE.md` has the map.
+
+pub mod error;
