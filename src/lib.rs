@@ -4,4 +4,8 @@
 //! The modules follow the data flow: bundle file -> verify -> unpack -> parse -> import
 //! transaction -> scan -> manifest -> export / backup / replay. `docs/ARCHITECTURE.md` has the map.
 
+pub mod cli;
+pub mod db;
 pub mod error;
+pub mod home;
+pub mod pg;

@@ -1,0 +1,137 @@
+//! The command-line edge: parse arguments, build the [`Context`], run one command, print its
+//! report, and map errors to messages and the exit codes of SPEC section 3. Only this module
+//! decides what is printed and which exit code the process ends with.
+
+pub mod args;
+mod db_cmd;
+pub mod output;
+
+use crate::db::{DbTarget, Tenant};
+use crate::error::{Error, EXIT_USAGE};
+use crate::home::Home;
+use args::{Cli, Command};
+use clap::Parser;
+use output::{Mode, Report};
+
+/// Validated settings shared by every command.
+pub struct Context {
+    pub home: Home,
+    pub target: DbTarget,
+    pub tenant: Tenant,
+    pub mode: Mode,
+    pub verbose: u8,
+}
+
+impl Context {
+    fn from_args(g: &args::GlobalArgs) -> Result<Self, Error> {
+        if g.tenant.trim().is_empty() {
+            return Err(Error::Usage("--tenant must not be empty".into()));
+        }
+        let root = g.home.clone().unwrap_or_else(Home::default_root);
+        let home = Home::new(root, g.repo.clone());
+        let target = match &g.database_url {
+            Some(url) if !url.is_empty() => DbTarget::External { url: url.clone() },
+            _ => DbTarget::Embedded {
+                home: home.clone(),
+                listen: g.listen.clone(),
+                port: g.port,
+            },
+        };
+        let mode = if g.json {
+            Mode::Json
+        } else if g.quiet {
+            Mode::Quiet
+        } else {
+            Mode::Human
+        };
+        Ok(Context {
+            home,
+            target,
+            tenant: Tenant::new(&g.tenant),
+            mode,
+            verbose: g.verbose,
+        })
+    }
+
+    /// A migrated connection with the tenant registered.
+    pub fn connect(&self) -> Result<postgres::Client, Error> {
+        let mut client = self.target.connect()?;
+        self.tenant.ensure(&mut client)?;
+        Ok(client)
+    }
+}
+
+/// Run the program; returns the process exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_tracing(cli.global.verbose, cli.global.quiet);
+    let ctx = match Context::from_args(&cli.global) {
+        Ok(c) => c,
+        Err(e) => return fail(cli.global.json, cli.global.verbose, &e),
+    };
+    match dispatch(&ctx, cli.command) {
+        Ok(report) => {
+            output::emit(ctx.mode, &report);
+            report.exit_code
+        }
+        Err(e) => fail(cli.global.json, cli.global.verbose, &e),
+    }
+}
+
+fn dispatch(ctx: &Context, command: Command) -> Result<Report, Error> {
+    match command {
+        Command::Db(c) => db_cmd::run(ctx, c),
+    }
+}
+
+/// Print an error (with its cause chain when verbose) and return its exit code. With `--json`
+/// stdout still gets its one object.
+fn fail(json: bool, verbose: u8, e: &Error) -> i32 {
+    let code = e.exit_code();
+    let mut message = e.to_string();
+    if verbose > 0 {
+        let mut src = std::error::Error::source(e);
+        while let Some(inner) = src {
+            let text = inner.to_string();
+            if !message.contains(&text) {
+                message.push_str(&format!("\n  caused by: {text}"));
+            }
+            src = inner.source();
+        }
+    }
+    if !matches!(e, Error::Reported(_)) {
+        eprintln!("error: {message}");
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"error": {"message": message, "exit_code": code}})
+        );
+    }
+    code
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STELLA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("stella_bundle={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .with_target(false)
+        .try_init();
+}

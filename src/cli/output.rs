@@ -1,0 +1,54 @@
+//! How results reach the user: human text on stdout, exactly one JSON object with `--json`,
+//! nothing on success with `--quiet`. Messages and progress go to stderr.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Human,
+    Json,
+    Quiet,
+}
+
+/// What a command hands back to the edge: its JSON object, its human text, and its exit code
+/// (non-zero for reports such as lint violations or failed verifications).
+pub struct Report {
+    pub json: serde_json::Value,
+    pub human: String,
+    pub exit_code: i32,
+}
+
+impl Report {
+    pub fn ok(json: impl Serialize, human: impl Into<String>) -> Self {
+        Report {
+            json: to_value(json),
+            human: human.into(),
+            exit_code: 0,
+        }
+    }
+    pub fn with_code(mut self, code: i32) -> Self {
+        self.exit_code = code;
+        self
+    }
+}
+
+pub fn to_value(v: impl Serialize) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// Print a finished report as the mode asks. Quiet still prints a failing report on stderr.
+pub fn emit(mode: Mode, report: &Report) {
+    match mode {
+        Mode::Json => println!("{}", report.json),
+        Mode::Human => {
+            if !report.human.is_empty() {
+                println!("{}", report.human.trim_end());
+            }
+        }
+        Mode::Quiet => {
+            if report.exit_code != 0 && !report.human.is_empty() {
+                eprintln!("{}", report.human.trim_end());
+            }
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Migrations: the numbered SQL files of `migrations/`, embedded at build time. Each is applied
+//! with its ledger row in one transaction, except files marked `-- stella:no-transaction` (index
+//! builds that must run CONCURRENTLY), whose statements run one by one and must be idempotent.
+//! The ledger keeps each file's sha256: an applied file whose bytes changed is refused. Two
+//! migrators serialize on an advisory lock.
+
+use super::locks::LockKey;
+use super::DbError;
+use sha2::{Digest, Sha256};
+
+/// One migration file compiled into the binary.
+#[derive(Debug, Clone, Copy)]
+pub struct EmbeddedMigration {
+    pub version: i32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+impl EmbeddedMigration {
+    pub fn sha256(&self) -> Vec<u8> {
+        Sha256::digest(self.sql.as_bytes()).to_vec()
+    }
+    fn no_transaction(&self) -> bool {
+        self.sql
+            .lines()
+            .next()
+            .is_some_and(|l| l.trim() == "-- stella:no-transaction")
+    }
+}
+
+/// All migrations, in version order.
+pub const MIGRATIONS: &[EmbeddedMigration] = include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+/// Months of event partitions kept ready ahead of the current one.
+pub const PARTITIONS_AHEAD: i32 = 3;
+
+/// What `migrate` did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct MigrateReport {
+    pub applied: Vec<String>,
+    pub current_version: i32,
+    pub partitions_created: i32,
+}
+
+/// Apply pending migrations and keep event partitions ahead of time.
+pub fn migrate(client: &mut postgres::Client) -> Result<MigrateReport, DbError> {
+    let key = LockKey::Migrate.key();
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&key])
+        .map_err(|e| DbError::query("waiting for the migration lock", e))?;
+    let result = migrate_locked(client);
+    let unlock = client.execute("SELECT pg_advisory_unlock($1)", &[&key]);
+    let report = result?;
+    unlock.map_err(|e| DbError::query("releasing the migration lock", e))?;
+    Ok(report)
+}
+
+fn migrate_locked(client: &mut postgres::Client) -> Result<MigrateReport, DbError> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS stella_migration (
+                 version    integer PRIMARY KEY,
+                 name       text NOT NULL,
+                 sha256     bytea NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             );
+             COMMENT ON TABLE stella_migration IS 'class: system; migration ledger';",
+        )
+        .map_err(|e| DbError::query("creating the migration ledger", e))?;
+    let rows = client
+        .query(
+            "SELECT version, name, sha256 FROM stella_migration ORDER BY version",
+            &[],
+        )
+        .map_err(|e| DbError::query("reading the migration ledger", e))?;
+    let mut report = MigrateReport::default();
+    for row in &rows {
+        let version: i32 = row.get(0);
+        let name: String = row.get(1);
+        let sha: Vec<u8> = row.get(2);
+        match MIGRATIONS.iter().find(|m| m.version == version) {
+            None => return Err(DbError::MigrationUnknown { version, name }),
+            Some(m) if m.sha256() != sha => {
+                return Err(DbError::MigrationEdited {
+                    version,
+                    name,
+                    applied: hex::encode(sha),
+                    embedded: hex::encode(m.sha256()),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    for m in MIGRATIONS {
+        if rows.iter().any(|r| r.get::<_, i32>(0) == m.version) {
+            continue;
+        }
+        let what = format!("migration {} ({})", m.version, m.name);
+        if m.no_transaction() {
+            for stmt in split_statements(m.sql) {
+                client
+                    .batch_execute(stmt)
+                    .map_err(|e| DbError::query(&what, e))?;
+            }
+            let invalid = client
+                .query(
+                    "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE NOT i.indisvalid AND n.nspname = current_schema()",
+                    &[],
+                )
+                .map_err(|e| DbError::query(&what, e))?;
+            if let Some(r) = invalid.first() {
+                return Err(DbError::InvalidIndex {
+                    version: m.version,
+                    name: m.name.into(),
+                    index: r.get(0),
+                });
+            }
+            client
+                .execute(
+                    "INSERT INTO stella_migration (version, name, sha256) VALUES ($1, $2, $3)",
+                    &[&m.version, &m.name, &m.sha256()],
+                )
+                .map_err(|e| DbError::query(&what, e))?;
+        } else {
+            let mut tx = client.transaction().map_err(|e| DbError::query(&what, e))?;
+            tx.batch_execute(m.sql)
+                .map_err(|e| DbError::query(&what, e))?;
+            tx.execute(
+                "INSERT INTO stella_migration (version, name, sha256) VALUES ($1, $2, $3)",
+                &[&m.version, &m.name, &m.sha256()],
+            )
+            .map_err(|e| DbError::query(&what, e))?;
+            tx.commit().map_err(|e| DbError::query(&what, e))?;
+        }
+        report.applied.push(format!("{:04}_{}", m.version, m.name));
+    }
+    report.current_version = MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
+    report.partitions_created = client
+        .query_one(
+            "SELECT stella_ensure_partitions('event', $1)",
+            &[&PARTITIONS_AHEAD],
+        )
+        .map_err(|e| DbError::query("creating event partitions", e))?
+        .get(0);
+    Ok(report)
+}
+
+/// Statements of a no-transaction migration: split at `;` ending a line (comments dropped).
+fn split_statements(sql: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, _) in sql.match_indices(";\n") {
+        out.push(&sql[start..=i]);
+        start = i + 2;
+    }
+    if !sql[start..].trim().is_empty() {
+        out.push(&sql[start..]);
+    }
+    out.into_iter()
+        .filter(|s| {
+            s.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+        })
+        .collect()
+}
+
+/// Whether this database is missing migrations (without taking the lock).
+pub fn pending(client: &mut postgres::Client) -> Result<bool, DbError> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('stella_migration') IS NOT NULL", &[])
+        .map_err(|e| DbError::query("reading the migration ledger", e))?
+        .get(0);
+    if !exists {
+        return Ok(true);
+    }
+    let max: Option<i32> = client
+        .query_one("SELECT max(version) FROM stella_migration", &[])
+        .map_err(|e| DbError::query("reading the migration ledger", e))?
+        .get(0);
+    Ok(max.unwrap_or(0) < MIGRATIONS.last().map(|m| m.version).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order() {
+        assert!(!MIGRATIONS.is_empty());
+        for w in MIGRATIONS.windows(2) {
+            assert!(w[0].version < w[1].version);
+        }
+    }
+
+    #[test]
+    fn split_keeps_statements() {
+        let s =
+            "-- stella:no-transaction\n-- c\nCREATE INDEX a ON t (x);\nCREATE INDEX b ON t (y);\n";
+        assert_eq!(split_statements(s).len(), 2);
+    }
+}
