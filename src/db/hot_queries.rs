@@ -128,7 +128,8 @@ pub const OPEN_FINDINGS_OF_ARTIFACT: HotQuery = HotQuery {
           WHERE tenant_id = $1 AND artifact_purl = $2 AND status IN ('affected', 'under_investigation') AND scan_id = $3",
     table: "finding",
     key: &["tenant_id", "artifact_purl", "status"],
-    indexes: &["ix_finding_artifact_status"],
+    // With the scan known, the primary key (tenant_id, scan_id, artifact_purl, ...) serves it as well.
+    indexes: &["ix_finding_artifact_status", "finding_pkey"],
     sample: |t| vec![Box::new(t), Box::new("pkg:npm/app@1.0.0"), Box::new(Uuid::nil())],
 };
 

@@ -45,9 +45,19 @@ pub struct MigrateReport {
 /// Apply pending migrations and keep event partitions ahead of time.
 pub fn migrate(client: &mut postgres::Client) -> Result<MigrateReport, DbError> {
     let key = LockKey::Migrate.key();
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&key])
-        .map_err(|e| DbError::query("waiting for the migration lock", e))?;
+    // Poll with try-lock rather than block in pg_advisory_lock: a blocked waiter keeps a snapshot
+    // open, and CREATE INDEX CONCURRENTLY in the holder's migration waits for that snapshot, a
+    // deadlock.
+    loop {
+        let got: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .map_err(|e| DbError::query("taking the migration lock", e))?
+            .get(0);
+        if got {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let result = migrate_locked(client);
     let unlock = client.execute("SELECT pg_advisory_unlock($1)", &[&key]);
     let report = result?;

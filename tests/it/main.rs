@@ -1,0 +1,9 @@
+//! The integration tests: one binary, one throwaway PostgreSQL cluster for the whole process
+//! (see `harness`), a fresh database per test. Tests run the real binary or the library against
+//! real servers; nothing is mocked.
+
+mod harness;
+
+mod db_cluster;
+mod db_lint;
+mod db_migrate;
