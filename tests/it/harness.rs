@@ -77,6 +77,7 @@ pub fn cluster() -> &'static SharedCluster {
 }
 
 /// Stop the cluster (immediate) and remove `root` once this process is gone.
+#[allow(clippy::zombie_processes)] // the watchdog must outlive this process: never waited for
 pub fn spawn_watchdog(root: &Path, data: &Path) {
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
