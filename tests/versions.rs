@@ -49,6 +49,58 @@ fn fixture_scheme(file: &str) -> Option<Scheme> {
     })
 }
 
+/// Fixture lines where we deliberately follow the reference implementation we test against
+/// rather than the corpus (which comes from OSV's own comparators). The test fails if one of
+/// these starts passing, so the list cannot go stale.
+const KNOWN_DIVERGENCES: &[(&str, &str, &str)] = &[
+    (
+        "maven-versions.txt",
+        "1-1 = 1-ga-1",
+        "Maven 3.8.7's ComparableVersion (our differential reference) says 1-1 > 1-ga-1; \
+         the corpus follows Maven 3.9",
+    ),
+    (
+        "alpine-versions.txt",
+        "1-r-0 < 1-r0",
+        "invalid apk version: apk-tools 2 token rules",
+    ),
+    (
+        "alpine-versions.txt",
+        "1-r-1 < 1-r0",
+        "invalid apk version: apk-tools 2 token rules",
+    ),
+    (
+        "alpine-versions.txt",
+        "0.r1 < 0r2",
+        "letter after '.': apk-tools 2 token rules",
+    ),
+    (
+        "alpine-versions.txt",
+        "0.8.21.r2 < 0.8.21r2",
+        "letter after '.': apk-tools 2 token rules",
+    ),
+    (
+        "alpine-versions.txt",
+        "1.2.0A < 1.2.0d",
+        "upper-case letter is invalid in apk",
+    ),
+    (
+        "alpine-versions.txt",
+        "1.2.0D < 1.2.0d",
+        "upper-case letter is invalid in apk",
+    ),
+    (
+        "alpine-versions.txt",
+        "1 > 1-ruff",
+        "invalid apk revision: apk-tools 2 token rules",
+    ),
+    (
+        "alpine-versions.txt",
+        "1-ruff2 = 1--ruff1",
+        "invalid apk revision: apk-tools 2 token rules",
+    ),
+];
+
 #[test]
 fn fixture_corpora_all_pass() {
     let dir = shared_dir().join("fixtures/versions");
@@ -77,6 +129,9 @@ fn fixture_corpora_all_pass() {
             if line.is_empty() || line.starts_with('#') || line.starts_with("//") {
                 continue;
             }
+            let diverges = KNOWN_DIVERGENCES
+                .iter()
+                .any(|(f, l, _)| *f == name && *l == line);
             let parts: Vec<&str> = line.split(' ').collect();
             let [a, op, b] = parts[..] else {
                 panic!("{name}:{}: not 'A op B': {line}", lineno + 1);
@@ -90,7 +145,12 @@ fn fixture_corpora_all_pass() {
             n += 1;
             for (x, y, w) in [(a, b, want), (b, a, want.reverse())] {
                 match scheme.compare(x, y) {
-                    Ok(got) if got == w => {}
+                    Ok(got) if got == w && !diverges => {}
+                    Ok(got) if got != w && diverges => {}
+                    got if diverges => failures.push(format!(
+                        "{name}:{}: {line} is listed in KNOWN_DIVERGENCES but now gives {got:?}",
+                        lineno + 1
+                    )),
                     got => failures.push(format!(
                         "{name}:{}: {x} {} {y} expected, got {got:?}",
                         lineno + 1,
@@ -102,7 +162,11 @@ fn fixture_corpora_all_pass() {
         eprintln!("{name}: {n} pairs ({scheme})");
         total += n;
     }
-    eprintln!("fixture pairs: {total}, failures: {}", failures.len());
+    eprintln!(
+        "fixture pairs: {total}, known divergences: {}, failures: {}",
+        KNOWN_DIVERGENCES.len(),
+        failures.len()
+    );
     assert!(
         failures.is_empty(),
         "{} fixture failures:\n{}",
@@ -625,8 +689,16 @@ fn differential_rpm() {
     let mut c = Command::new("/usr/bin/python3");
     c.arg(ref_dir().join("rpm_labelcompare.py")).arg(&file);
     let out = run_reference(c, &pairs, &file);
+    let mut bad = Vec::new();
+    for ((a, b), line) in pairs.iter().zip(&out) {
+        let ours = Scheme::Rpm.compare(a, b);
+        if line == "E" && ours.is_ok() {
+            bad.push(format!("rpm refused {a:?} / {b:?}, ours {ours:?}"));
+        }
+    }
     let refs: Vec<_> = out.iter().map(|l| parse_ref(l)).collect();
-    let (n, bad) = check("rpm.labelCompare", Scheme::Rpm, &pairs, &refs);
+    let (n, b) = check("rpm.labelCompare", Scheme::Rpm, &pairs, &refs);
+    bad.extend(b);
     report("rpm.labelCompare", n, &bad);
 }
 

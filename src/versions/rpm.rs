@@ -1,11 +1,12 @@
 //! RPM ordering: `rpmvercmp` (alphanumeric segments, numbers beat letters, `~` sorts before
 //! everything, `^` after the base version but before the next one) over `epoch:version-release`
 //! split like rpm's `parseEVR`, compared like `rpm.labelCompare`: a missing epoch is 0, and a
-//! missing release sorts before any release.
+//! missing release sorts before any release. An empty version part (`1:`, `-1`) is an error,
+//! as in rpm.
 
 use std::cmp::Ordering;
 
-use super::VersionError;
+use super::{invalid, Scheme, VersionError};
 
 /// A parsed RPM EVR.
 #[derive(Debug, Clone)]
@@ -41,6 +42,9 @@ impl RpmVersion {
             }
             None => (rest, None),
         };
+        if version.is_empty() {
+            return Err(invalid(Scheme::Rpm, input, "empty version part"));
+        }
         Ok(RpmVersion {
             epoch: epoch.to_string(),
             version: version.to_string(),

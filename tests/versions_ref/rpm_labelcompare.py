@@ -1,5 +1,6 @@
 # Reference for RPM: reads "a<TAB>b" lines, splits each EVR like rpm's parseEVR (epoch only
-# when all digits before ':'; release after the last '-') and prints rpm.labelCompare's result.
+# when all digits before ':'; release after the last '-') and prints rpm.labelCompare's result,
+# or E when rpm refuses it (an empty version).
 import sys
 import rpm
 
@@ -20,5 +21,8 @@ out = []
 with open(sys.argv[1], encoding="utf-8") as f:
     for line in f:
         a, b = line.rstrip("\n").split("\t")
-        out.append(str(rpm.labelCompare(evr(a), evr(b))))
+        try:
+            out.append(str(rpm.labelCompare(evr(a), evr(b))))
+        except ValueError:
+            out.append("E")
 print("\n".join(out))
