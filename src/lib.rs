@@ -9,3 +9,4 @@ pub mod db;
 pub mod error;
 pub mod home;
 pub mod pg;
+pub mod versions;

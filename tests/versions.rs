@@ -1,0 +1,749 @@
+//! Tests of `stella_bundle::versions`: the published fixture corpora, differential runs against
+//! the reference implementations (Python `packaging`, dpkg, npm `semver`, rpm, Maven's
+//! `ComparableVersion`) over seeded generated pairs, OSV range semantics (schema cases and real
+//! advisories from the fixtures), and property tests (total order, no panics).
+//!
+//! The reference tools come from `scripts/install-test-deps.sh`; a missing one fails its test
+//! unless `STELLA_SKIP_DIFFERENTIAL=1`.
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use proptest::prelude::*;
+use stella_bundle::versions::{
+    compare, is_affected, Ecosystem, Event, Range, RangeKind, Scheme, VersionError,
+};
+
+fn shared_dir() -> PathBuf {
+    match std::env::var_os("STELLA_SHARED_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+    }
+}
+
+fn ord_sym(o: Ordering) -> &'static str {
+    match o {
+        Ordering::Less => "<",
+        Ordering::Equal => "=",
+        Ordering::Greater => ">",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixture corpora
+// ---------------------------------------------------------------------------------------------
+
+fn fixture_scheme(file: &str) -> Option<Scheme> {
+    let stem = file.split('-').next()?;
+    Some(match stem {
+        "alpine" => Scheme::Apk,
+        "debian" => Scheme::Dpkg,
+        "maven" => Scheme::Maven,
+        "nuget" => Scheme::NuGet,
+        "pypi" => Scheme::Pep440,
+        "redhat" => Scheme::Rpm,
+        "rubygems" => Scheme::RubyGems,
+        "semver" => Scheme::SemVer,
+        _ => return None,
+    })
+}
+
+/// Fixture lines where we deliberately follow the reference implementation we test against
+/// rather than the corpus (which comes from OSV's own comparators). The test fails if one of
+/// these starts passing, so the list cannot go stale.
+const KNOWN_DIVERGENCES: &[(&str, &str, &str)] = &[
+    (
+        "maven-versions.txt",
+        "1-1 = 1-ga-1",
+        "Maven 3.8.7's ComparableVersion (our differential reference) says 1-1 > 1-ga-1; \
+         the corpus follows Maven 3.9",
+    ),
+    (
+        "alpine-versions.txt",
+        "1-r-0 < 1-r0",
+        "invalid apk version: apk-tools 2 token rules",
+    ),
+    (
+        "alpine-versions.txt",
+        "1-r-1 < 1-r0",
+        "invalid apk version: apk-tools 2 token rules",
+    ),
+    (
+        "alpine-versions.txt",
+        "0.r1 < 0r2",
+        "letter after '.': apk-tools 2 token rules",
+    ),
+    (
+        "alpine-versions.txt",
+        "0.8.21.r2 < 0.8.21r2",
+        "letter after '.': apk-tools 2 token rules",
+    ),
+    (
+        "alpine-versions.txt",
+        "1.2.0A < 1.2.0d",
+        "upper-case letter is invalid in apk",
+    ),
+    (
+        "alpine-versions.txt",
+        "1.2.0D < 1.2.0d",
+        "upper-case letter is invalid in apk",
+    ),
+    (
+        "alpine-versions.txt",
+        "1 > 1-ruff",
+        "invalid apk revision: apk-tools 2 token rules",
+    ),
+    (
+        "alpine-versions.txt",
+        "1-ruff2 = 1--ruff1",
+        "invalid apk revision: apk-tools 2 token rules",
+    ),
+];
+
+#[test]
+fn fixture_corpora_all_pass() {
+    let dir = shared_dir().join("fixtures/versions");
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("fixtures folder {}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    entries.sort();
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for path in entries {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let Some(scheme) = fixture_scheme(name) else {
+            eprintln!("{name}: no ordering for this ecosystem (exact matches only), skipped");
+            continue;
+        };
+        let text = std::fs::read_to_string(&path).expect("fixture readable");
+        let mut n = 0;
+        for (lineno, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with("//") {
+                continue;
+            }
+            let diverges = KNOWN_DIVERGENCES
+                .iter()
+                .any(|(f, l, _)| *f == name && *l == line);
+            let parts: Vec<&str> = line.split(' ').collect();
+            let [a, op, b] = parts[..] else {
+                panic!("{name}:{}: not 'A op B': {line}", lineno + 1);
+            };
+            let want = match op {
+                "<" => Ordering::Less,
+                "=" => Ordering::Equal,
+                ">" => Ordering::Greater,
+                _ => panic!("{name}:{}: bad op {op}", lineno + 1),
+            };
+            n += 1;
+            for (x, y, w) in [(a, b, want), (b, a, want.reverse())] {
+                match scheme.compare(x, y) {
+                    Ok(got) if got == w && !diverges => {}
+                    Ok(got) if got != w && diverges => {}
+                    got if diverges => failures.push(format!(
+                        "{name}:{}: {line} is listed in KNOWN_DIVERGENCES but now gives {got:?}",
+                        lineno + 1
+                    )),
+                    got => failures.push(format!(
+                        "{name}:{}: {x} {} {y} expected, got {got:?}",
+                        lineno + 1,
+                        ord_sym(w)
+                    )),
+                }
+            }
+        }
+        eprintln!("{name}: {n} pairs ({scheme})");
+        total += n;
+    }
+    eprintln!(
+        "fixture pairs: {total}, known divergences: {}, failures: {}",
+        KNOWN_DIVERGENCES.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} fixture failures:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(60)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeded generators
+// ---------------------------------------------------------------------------------------------
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+fn num(r: &mut Rng) -> String {
+    r.pick(&[
+        "0", "1", "2", "3", "9", "10", "11", "00", "01", "010", "100", "2024",
+    ])
+    .to_string()
+}
+
+fn gen_semver(r: &mut Rng) -> String {
+    let nums = ["0", "1", "2", "10", "11", "123"];
+    let mut s = String::new();
+    if r.chance(15) {
+        s.push('v');
+    }
+    s += &format!("{}.{}.{}", r.pick(&nums), r.pick(&nums), r.pick(&nums));
+    if r.chance(55) {
+        let ids = [
+            "alpha",
+            "beta",
+            "rc",
+            "0",
+            "1",
+            "2",
+            "10",
+            "11",
+            "a1",
+            "A",
+            "x-y",
+            "alpha-1",
+            "0a",
+            "-",
+            "b",
+            "RC",
+            "pre",
+            "20210101000000-abcdef012345",
+            "Alpha",
+            "z",
+        ];
+        let n = 1 + r.below(3);
+        let p: Vec<&str> = (0..n).map(|_| r.pick(&ids)).collect();
+        s += "-";
+        s += &p.join(".");
+    }
+    if r.chance(20) {
+        s += "+";
+        s += r.pick(&["build", "incompatible", "1", "sha.5114f85", "0001"]);
+    }
+    s
+}
+
+fn gen_pep440(r: &mut Rng) -> String {
+    if r.chance(12) {
+        // Legacy (non-PEP 440) shapes.
+        let pieces = [
+            "1",
+            "0",
+            "2",
+            "01",
+            "10",
+            ".",
+            "-",
+            "_",
+            "foo",
+            "dev",
+            "pre",
+            "rc",
+            "preview",
+            "a",
+            "final",
+            "!",
+            "+",
+            "r",
+            "p",
+            "bulbasaur",
+            "XY",
+            "@",
+            "*",
+            "~",
+        ];
+        let n = 1 + r.below(6);
+        return (0..n).map(|_| r.pick(&pieces)).collect();
+    }
+    let seps = ["", ".", "-", "_"];
+    let mut s = String::new();
+    if r.chance(5) {
+        s += r.pick(&[" ", "\u{20}\u{20}"]);
+    }
+    if r.chance(8) {
+        s += r.pick(&["v", "V"]);
+    }
+    if r.chance(10) {
+        s += &format!("{}!", r.pick(&["0", "1", "2", "00"]));
+    }
+    let n = 1 + r.below(4);
+    let rel: Vec<String> = (0..n).map(|_| num(r)).collect();
+    s += &rel.join(".");
+    if r.chance(40) {
+        s += r.pick(&seps);
+        s += r.pick(&[
+            "a", "alpha", "b", "beta", "c", "rc", "pre", "preview", "A", "RC", "Beta",
+        ]);
+        if r.chance(50) {
+            s += r.pick(&seps);
+        }
+        if r.chance(75) {
+            s += &num(r);
+        }
+    }
+    if r.chance(30) {
+        if r.chance(30) {
+            s += "-";
+            s += &num(r);
+        } else {
+            s += r.pick(&seps);
+            s += r.pick(&["post", "rev", "r", "POST"]);
+            if r.chance(40) {
+                s += r.pick(&seps);
+            }
+            if r.chance(70) {
+                s += &num(r);
+            }
+        }
+    }
+    if r.chance(30) {
+        s += r.pick(&seps);
+        s += r.pick(&["dev", "DEV"]);
+        if r.chance(70) {
+            s += &num(r);
+        }
+    }
+    if r.chance(15) {
+        s += "+";
+        let parts = ["local", "1", "a", "ubuntu", "0", "abc1", "7"];
+        let n = 1 + r.below(3);
+        let p: Vec<&str> = (0..n).map(|_| r.pick(&parts)).collect();
+        s += &p.join(r.pick(&[".", "-", "_"]));
+    }
+    if r.chance(4) {
+        s += r.pick(&["-", ".", "+", "x", "_"]);
+    }
+    s
+}
+
+fn gen_dpkg(r: &mut Rng) -> String {
+    let pieces = [
+        "0", "1", "2", "10", "01", "a", "b", "z", "A", ".", "+", "~", "~~", "~rc", "dfsg",
+        "ubuntu", "deb", "+b", ".", "0", "9", "p",
+    ];
+    let mut s = String::new();
+    if r.chance(20) {
+        s += r.pick(&["0:", "1:", "2:", "10:", "00:"]);
+    }
+    s += &num(r);
+    for _ in 0..r.below(5) {
+        s += r.pick(&pieces);
+    }
+    if r.chance(50) {
+        s += "-";
+        s += &num(r);
+        for _ in 0..r.below(4) {
+            s += r.pick(&[
+                "", "0", "1", "~deb", "+deb12u", "ubuntu", ".", "+", "~", "a", "2",
+            ]);
+        }
+        if r.chance(5) {
+            s = s.replacen('-', "-x-", 1);
+        }
+    }
+    s
+}
+
+fn gen_rpm(r: &mut Rng) -> String {
+    let pieces = [
+        "0", "1", "2", "10", "01", "a", "b", "z", "A", ".", "_", "+", "~", "^", "rc", "git", "el9",
+        "fc38", "..", "", "p",
+    ];
+    let mut s = String::new();
+    if r.chance(20) {
+        s += r.pick(&["0:", "1:", "2:", "01:"]);
+    }
+    s += &num(r);
+    for _ in 0..r.below(6) {
+        s += r.pick(&pieces);
+    }
+    if r.chance(50) {
+        s += "-";
+        for _ in 0..1 + r.below(4) {
+            s += r.pick(&pieces);
+        }
+    }
+    s
+}
+
+fn gen_maven(r: &mut Rng) -> String {
+    let quals = [
+        "alpha",
+        "a",
+        "beta",
+        "b",
+        "m",
+        "milestone",
+        "rc",
+        "cr",
+        "snapshot",
+        "SNAPSHOT",
+        "ga",
+        "final",
+        "release",
+        "sp",
+        "foo",
+        "x",
+        "RC",
+        "Final",
+        "GA",
+        "jre",
+        "android",
+        "",
+    ];
+    let mut s = num(r);
+    for _ in 0..r.below(6) {
+        match r.below(4) {
+            0 => s += &format!(".{}", num(r)),
+            1 => s += &format!("-{}", r.pick(&quals)),
+            2 => s += r.pick(&quals),
+            _ => s += &format!("{}{}", r.pick(&[".", "-", ""]), num(r)),
+        }
+    }
+    s
+}
+
+fn pairs(seed: u64, n: usize, gen: fn(&mut Rng) -> String) -> Vec<(String, String)> {
+    let mut r = Rng(seed);
+    let mut out = Vec::with_capacity(n);
+    let mut prev = gen(&mut r);
+    for _ in 0..n {
+        let a = gen(&mut r);
+        let b = match r.below(4) {
+            // A near neighbour: shares a prefix with the previous one.
+            0 => {
+                let cut = r.below(prev.len() + 1);
+                let mut b: String = prev.chars().take(cut).collect();
+                b += &gen(&mut r).chars().skip(1).collect::<String>();
+                b
+            }
+            1 => prev.clone(),
+            _ => gen(&mut r),
+        };
+        let b = if b.trim().is_empty() { a.clone() } else { b };
+        prev = a.clone();
+        out.push((a, b));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference runners
+// ---------------------------------------------------------------------------------------------
+
+fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("STELLA_TEST_CACHE") {
+        return PathBuf::from(d);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
+        });
+    base.join("stella-bundle")
+}
+
+fn ref_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/versions_ref")
+}
+
+/// `false` (skip) only when STELLA_SKIP_DIFFERENTIAL=1; otherwise a missing tool panics.
+fn require(what: &str, ok: bool) -> bool {
+    if ok {
+        return true;
+    }
+    if std::env::var("STELLA_SKIP_DIFFERENTIAL").as_deref() == Ok("1") {
+        eprintln!("{what} missing: differential test skipped (STELLA_SKIP_DIFFERENTIAL=1)");
+        return false;
+    }
+    panic!(
+        "{what} is missing: run scripts/install-test-deps.sh (or set STELLA_SKIP_DIFFERENTIAL=1)"
+    );
+}
+
+/// Writes the batch, runs the reference once, returns one output line per pair.
+fn run_reference(mut cmd: Command, pairs: &[(String, String)], file: &Path) -> Vec<String> {
+    let mut text = String::new();
+    for (a, b) in pairs {
+        text += &format!("{a}\t{b}\n");
+    }
+    std::fs::write(file, text).expect("write batch");
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), pairs.len(), "reference output lines");
+    lines
+}
+
+fn parse_ref(s: &str) -> Option<Ordering> {
+    match s {
+        "-1" => Some(Ordering::Less),
+        "0" => Some(Ordering::Equal),
+        "1" => Some(Ordering::Greater),
+        _ => None,
+    }
+}
+
+/// Compares our answers with the reference's; `None` from the reference means "it refused the
+/// input", which is checked by the caller's `refused` policy.
+fn check(
+    name: &str,
+    scheme: Scheme,
+    pairs: &[(String, String)],
+    reference: &[Option<Ordering>],
+) -> (usize, Vec<String>) {
+    let mut compared = 0;
+    let mut bad = Vec::new();
+    for ((a, b), want) in pairs.iter().zip(reference) {
+        let Some(want) = want else { continue };
+        compared += 1;
+        match scheme.compare(a, b) {
+            Ok(got) if got == *want => {}
+            got => bad.push(format!(
+                "{name}: {a:?} vs {b:?}: reference {want:?}, ours {got:?}"
+            )),
+        }
+    }
+    (compared, bad)
+}
+
+fn report(name: &str, compared: usize, bad: &[String]) {
+    eprintln!(
+        "{name}: {compared} differential pairs, {} disagreements",
+        bad.len()
+    );
+    assert!(
+        bad.is_empty(),
+        "{} disagreements:\n{}",
+        bad.len(),
+        bad.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
+
+fn tool_exists(cmd: &str, args: &[&str]) -> bool {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn differential_pep440_against_packaging() {
+    let latest = cache_dir().join("py/packaging-latest");
+    let legacy = cache_dir().join("py/packaging-21");
+    if !require(
+        "python3 with packaging (cache py/packaging-latest, py/packaging-21)",
+        latest.join("packaging").is_dir() && legacy.join("packaging").is_dir(),
+    ) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pairs = pairs(0x5eed_0440, 6000, gen_pep440);
+    let file = tmp.path().join("pairs.tsv");
+    let script = ref_dir().join("pep440.py");
+    let run = |path: &Path| {
+        let mut c = Command::new("python3");
+        c.arg(&script).arg(&file).env("PYTHONPATH", path);
+        run_reference(c, &pairs, &file)
+    };
+    let new = run(&latest);
+    let old = run(&legacy);
+    // Validity must agree with modern packaging, order with modern packaging on valid pairs
+    // and with packaging 21 (LegacyVersion) on all pairs.
+    let mut bad = Vec::new();
+    let mut legacy_seen = 0;
+    for ((a, b), line) in pairs.iter().zip(&new) {
+        let f: Vec<&str> = line.split(' ').collect();
+        for (v, flag) in [(a, f[1]), (b, f[2])] {
+            let ours = stella_bundle::versions::Pep440::parse(v).map(|p| p.is_valid());
+            if flag == "0" {
+                legacy_seen += 1;
+            }
+            if ours != Ok(flag == "1") {
+                bad.push(format!(
+                    "validity of {v:?}: packaging {flag}, ours {ours:?}"
+                ));
+            }
+        }
+    }
+    let new_ord: Vec<_> = new
+        .iter()
+        .map(|l| parse_ref(l.split(' ').next().unwrap_or("")))
+        .collect();
+    let old_ord: Vec<_> = old
+        .iter()
+        .map(|l| parse_ref(l.split(' ').next().unwrap_or("")))
+        .collect();
+    let (n1, b1) = check("packaging", Scheme::Pep440, &pairs, &new_ord);
+    let (n2, b2) = check("packaging 21.3", Scheme::Pep440, &pairs, &old_ord);
+    bad.extend(b1);
+    bad.extend(b2);
+    eprintln!("pep440: {legacy_seen} legacy strings in the batch");
+    report("pep440 (packaging latest + 21.3)", n1 + n2, &bad);
+}
+
+#[test]
+fn differential_dpkg() {
+    if !require("dpkg", tool_exists("dpkg", &["--version"])) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pairs = pairs(0x5eed_dead, 2500, gen_dpkg);
+    let file = tmp.path().join("pairs.tsv");
+    let mut c = Command::new("sh");
+    c.arg(ref_dir().join("dpkg.sh")).arg(&file);
+    let out = run_reference(c, &pairs, &file);
+    let mut bad = Vec::new();
+    for ((a, b), line) in pairs.iter().zip(&out) {
+        if line == "E" {
+            // dpkg refused one of them: so must we.
+            let ours = Scheme::Dpkg.compare(a, b);
+            if ours.is_ok() {
+                bad.push(format!("dpkg refused {a:?} / {b:?}, ours {ours:?}"));
+            }
+        }
+    }
+    let refs: Vec<_> = out.iter().map(|l| parse_ref(l)).collect();
+    let (n, b) = check("dpkg", Scheme::Dpkg, &pairs, &refs);
+    bad.extend(b);
+    report("dpkg --compare-versions", n, &bad);
+}
+
+#[test]
+fn differential_semver_against_npm() {
+    let module = cache_dir().join("npm/node_modules/semver");
+    if !require(
+        "node with npm semver (cache npm/node_modules/semver)",
+        module.join("package.json").is_file() && tool_exists("node", &["--version"]),
+    ) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pairs = pairs(0x5eed_5e3e, 6000, gen_semver);
+    let file = tmp.path().join("pairs.tsv");
+    let mut c = Command::new("node");
+    c.arg(ref_dir().join("semver.js")).arg(&module).arg(&file);
+    let out = run_reference(c, &pairs, &file);
+    let refs: Vec<_> = out.iter().map(|l| parse_ref(l)).collect();
+    let (n, bad) = check("npm semver", Scheme::SemVer, &pairs, &refs);
+    assert!(
+        n > pairs.len() / 2,
+        "too few pairs valid for npm semver: {n}"
+    );
+    report("npm semver", n, &bad);
+}
+
+#[test]
+fn differential_rpm() {
+    if !require(
+        "/usr/bin/python3 with the rpm module (Debian python3-rpm)",
+        tool_exists("/usr/bin/python3", &["-c", "import rpm"]),
+    ) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pairs = pairs(0x5eed_0e7a, 6000, gen_rpm);
+    let file = tmp.path().join("pairs.tsv");
+    let mut c = Command::new("/usr/bin/python3");
+    c.arg(ref_dir().join("rpm_labelcompare.py")).arg(&file);
+    let out = run_reference(c, &pairs, &file);
+    let mut bad = Vec::new();
+    for ((a, b), line) in pairs.iter().zip(&out) {
+        let ours = Scheme::Rpm.compare(a, b);
+        if line == "E" && ours.is_ok() {
+            bad.push(format!("rpm refused {a:?} / {b:?}, ours {ours:?}"));
+        }
+    }
+    let refs: Vec<_> = out.iter().map(|l| parse_ref(l)).collect();
+    let (n, b) = check("rpm.labelCompare", Scheme::Rpm, &pairs, &refs);
+    bad.extend(b);
+    report("rpm.labelCompare", n, &bad);
+}
+
+fn maven_jar() -> Option<PathBuf> {
+    for dir in ["/usr/share/maven/lib", "/usr/share/java"] {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut found: Vec<PathBuf> = rd
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("maven-artifact") && n.ends_with(".jar"))
+            })
+            .collect();
+        found.sort();
+        if let Some(p) = found.pop() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+#[test]
+fn differential_maven_against_comparable_version() {
+    let jar = maven_jar();
+    if !require(
+        "java with maven-artifact*.jar (Debian libmaven3-core-java)",
+        jar.is_some() && tool_exists("java", &["-version"]),
+    ) {
+        return;
+    }
+    let Some(jar) = jar else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pairs = pairs(0x5eed_3a7e, 6000, gen_maven);
+    let file = tmp.path().join("pairs.tsv");
+    let mut c = Command::new("java");
+    c.arg("-cp")
+        .arg(&jar)
+        .arg(ref_dir().join("Compare.java"))
+        .arg(&file);
+    let out = run_reference(c, &pairs, &file);
+    let refs: Vec<_> = out.iter().map(|l| parse_ref(l)).collect();
+    let (n, bad) = check("ComparableVersion", Scheme::Maven, &pairs, &refs);
+    report("Maven ComparableVersion", n, &bad);
+}
