@@ -5,3 +5,4 @@
 //! transaction -> scan -> manifest -> export / backup / replay. `docs/ARCHITECTURE.md` has the map.
 
 pub mod error;
+pub mod formats;
