@@ -239,6 +239,11 @@ pub enum Document {
 
 /// Detects the kind of a document from its content.
 pub fn detect(bytes: &[u8]) -> Result<DocumentKind, FormatError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(FormatError::UnknownKind {
+            reason: "the document is empty".into(),
+        });
+    }
     let probe: Probe = deserialize(bytes, "document")?;
     classify(&probe)
 }
