@@ -626,9 +626,12 @@ fn csaf_count(v: &Value) -> usize {
         .sum()
 }
 
+/// Counts a document's statements from its JSON value.
+type Counter = fn(&Value) -> usize;
+
 #[test]
 fn every_vex_fixture_matches_independent_counts() {
-    let mut files: Vec<(String, fn(&Value) -> usize)> = Vec::new();
+    let mut files: Vec<(String, Counter)> = Vec::new();
     for f in fixtures_in("cyclonedx/bom-examples/VEX-CISA-Use-Cases", "vex.json")
         .into_iter()
         .chain(fixtures_in(
@@ -945,6 +948,13 @@ fn error_messages_name_construct_and_path_without_debug_output() {
         }))
         .unwrap_err(),
     ];
+    let err =
+        parse(b"{\"bomFormat\":\"CycloneDX\",\"components\":[{\"name\":\"a\"},{\"name\":1}]}")
+            .unwrap_err();
+    assert!(
+        matches!(&err, FormatError::Syntax { path, .. } if path == "$.components[1].name"),
+        "{err:?}"
+    );
     for err in samples {
         let text = err.to_string();
         assert!(text.contains('$'), "{text}");

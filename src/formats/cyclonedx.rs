@@ -34,7 +34,8 @@ struct RawBom {
     #[serde(rename = "serialNumber")]
     serial_number: Option<String>,
     metadata: Option<RawMetadata>,
-    components: Option<Vec<RawComponent>>,
+    #[serde(default)]
+    components: FlatComponents,
     dependencies: Option<Vec<RawDependency>>,
     vulnerabilities: Option<Vec<RawVulnerability>>,
 }
@@ -134,103 +135,105 @@ fn read(bytes: &[u8]) -> Result<RawBom, FormatError> {
 
 /// Parses a CycloneDX BOM as an SBOM; `vulnerabilities[]` are ignored.
 pub fn parse_cyclonedx_sbom(bytes: &[u8]) -> Result<Sbom, FormatError> {
-    let mut bom = read(bytes)?;
-    bom.vulnerabilities = None;
-    sbom(bom)
+    let (sbom, _) = convert(read(bytes)?, true, false)?;
+    Ok(sbom.expect("asked for the SBOM"))
 }
 
 /// Parses the VEX statements of a CycloneDX BOM.
 pub fn parse_cyclonedx_vex(bytes: &[u8]) -> Result<VexDocument, FormatError> {
-    let bom = read(bytes)?;
-    let mut warnings = Vec::new();
-    let refs = RefIndex::build(&bom, &mut warnings);
-    let doc_time = bom.metadata.and_then(|m| m.timestamp);
-    let vulnerabilities = bom.vulnerabilities.unwrap_or_default();
-    Ok(vex(
-        vulnerabilities,
-        bom.serial_number,
-        doc_time,
-        &refs,
-        warnings,
-    ))
+    let (_, vex) = convert(read(bytes)?, false, true)?;
+    Ok(vex.expect("asked for the VEX"))
 }
 
 /// Parses a CycloneDX BOM that is both an SBOM and a VEX document.
 pub(crate) fn parse_cyclonedx_both(bytes: &[u8]) -> Result<(Sbom, VexDocument), FormatError> {
-    let mut bom = read(bytes)?;
-    let vulnerabilities = bom.vulnerabilities.take();
-    let serial = bom.serial_number.clone();
-    let timestamp = bom.metadata.as_ref().and_then(|m| m.timestamp.clone());
-    let sbom = sbom(bom)?;
-    // Resolve refs against the already-parsed components instead of a second raw copy.
-    let mut refs = RefIndex {
-        purls: HashMap::new(),
-    };
-    for c in std::iter::once(&sbom.artifact).chain(&sbom.components) {
-        if let (Some(id), Some(p)) = (&c.id, &c.purl) {
-            refs.purls
-                .entry(id.clone())
-                .or_insert_with(|| p.canonical.clone());
-        }
+    match convert(read(bytes)?, true, true)? {
+        (Some(sbom), Some(vex)) => Ok((sbom, vex)),
+        _ => unreachable!("asked for both"),
     }
-    let vex = vex(
-        vulnerabilities.unwrap_or_default(),
-        serial,
-        timestamp,
-        &refs,
-        Vec::new(),
-    );
-    Ok((sbom, vex))
 }
 
-fn sbom(bom: RawBom) -> Result<Sbom, FormatError> {
-    let mut warnings = Vec::new();
-    let metadata = bom
-        .metadata
-        .ok_or_else(|| FormatError::MissingArtifactPurl {
-            path: "$.metadata.component.purl".into(),
-            reason: "the BOM has no metadata".into(),
-        })?;
-    let raw_artifact = metadata
-        .component
-        .ok_or_else(|| FormatError::MissingArtifactPurl {
-            path: "$.metadata.component.purl".into(),
-            reason: "the BOM has no metadata.component".into(),
-        })?;
-    let artifact_purl = match raw_artifact.purl.as_deref() {
-        None => {
+fn convert(
+    bom: RawBom,
+    want_sbom: bool,
+    want_vex: bool,
+) -> Result<(Option<Sbom>, Option<VexDocument>), FormatError> {
+    let FlatComponents {
+        items: mut components,
+        mut warnings,
+    } = bom.components;
+    let (timestamp, raw_artifact) = match bom.metadata {
+        Some(m) => (m.timestamp, m.component),
+        None => (None, None),
+    };
+    // The artifact's purl is checked before anything else: without it there is no SBOM.
+    let artifact_purl = match (want_sbom, &raw_artifact) {
+        (false, _) => None,
+        (true, None) => {
             return Err(FormatError::MissingArtifactPurl {
                 path: "$.metadata.component.purl".into(),
-                reason: "metadata.component has no purl".into(),
+                reason: "the BOM has no metadata.component".into(),
             })
         }
-        Some(raw) => Purl::parse(raw).map_err(|reason| FormatError::MissingArtifactPurl {
-            path: "$.metadata.component.purl".into(),
-            reason: format!("invalid purl {raw:?}: {reason}"),
-        })?,
+        (true, Some(c)) => Some(artifact_purl(c.purl.as_deref())?),
     };
-    let mut components = Vec::new();
-    // Nested components of the artifact belong to the component list too.
-    let mut artifact = component(
-        raw_artifact,
-        "$.metadata.component".into(),
-        None,
-        &mut components,
-        &mut warnings,
-    );
-    artifact.purl = Some(artifact_purl);
-    for (i, c) in bom.components.unwrap_or_default().into_iter().enumerate() {
-        let flat = component(
+    // Nested components of the artifact join the component list (after the top-level ones).
+    let artifact = raw_artifact.map(|c| {
+        component(
             c,
-            format!("$.components[{i}]"),
+            "$.metadata.component".into(),
             None,
             &mut components,
             &mut warnings,
-        );
-        components.push(flat);
-    }
-    let mut dependencies = Vec::new();
-    for (i, d) in bom.dependencies.unwrap_or_default().into_iter().enumerate() {
+        )
+    });
+    let vex = want_vex.then(|| {
+        let refs = RefIndex::new(artifact.iter().chain(&components));
+        vex(
+            bom.vulnerabilities.unwrap_or_default(),
+            bom.serial_number.clone(),
+            timestamp,
+            &refs,
+            if want_sbom {
+                Vec::new()
+            } else {
+                std::mem::take(&mut warnings)
+            },
+        )
+    });
+    let sbom = match (artifact, artifact_purl) {
+        (Some(mut artifact), Some(purl)) => {
+            artifact.purl = Some(purl);
+            let dependencies = dependencies(bom.dependencies.unwrap_or_default(), &mut warnings);
+            Some(Sbom {
+                format: SbomFormat::CycloneDx,
+                spec_version: bom.spec_version.unwrap_or_default(),
+                serial: bom.serial_number,
+                artifact,
+                components,
+                dependencies,
+                warnings,
+            })
+        }
+        _ => None,
+    };
+    Ok((sbom, vex))
+}
+
+fn artifact_purl(raw: Option<&str>) -> Result<Purl, FormatError> {
+    let raw = raw.ok_or_else(|| FormatError::MissingArtifactPurl {
+        path: "$.metadata.component.purl".into(),
+        reason: "metadata.component has no purl".into(),
+    })?;
+    Purl::parse(raw).map_err(|reason| FormatError::MissingArtifactPurl {
+        path: "$.metadata.component.purl".into(),
+        reason: format!("invalid purl {raw:?}: {reason}"),
+    })
+}
+
+fn dependencies(raw: Vec<RawDependency>, warnings: &mut Vec<Warning>) -> Vec<Dependency> {
+    let mut out = Vec::new();
+    for (i, d) in raw.into_iter().enumerate() {
         let Some(from) = d.reference else {
             warnings.push(Warning {
                 code: "dependency_without_ref",
@@ -240,25 +243,63 @@ fn sbom(bom: RawBom) -> Result<Sbom, FormatError> {
             continue;
         };
         for to in d.depends_on.unwrap_or_default() {
-            dependencies.push(Dependency {
+            out.push(Dependency {
                 from: from.clone(),
                 to,
             });
         }
     }
-    Ok(Sbom {
-        format: SbomFormat::CycloneDx,
-        spec_version: bom.spec_version.unwrap_or_default(),
-        serial: bom.serial_number,
-        artifact,
-        components,
-        dependencies,
-        warnings,
-    })
+    out
+}
+
+/// `$.components`, flattened while it is read: each raw component becomes a [`Component`] as
+/// soon as it is deserialized, so the raw form of the whole list never exists at once.
+#[derive(Default)]
+struct FlatComponents {
+    items: Vec<Component>,
+    warnings: Vec<Warning>,
+}
+
+impl<'de> Deserialize<'de> for FlatComponents {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FlatComponents;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of components")
+            }
+            fn visit_unit<E>(self) -> Result<FlatComponents, E> {
+                Ok(FlatComponents::default())
+            }
+            fn visit_none<E>(self) -> Result<FlatComponents, E> {
+                Ok(FlatComponents::default())
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FlatComponents, A::Error> {
+                let mut out = FlatComponents::default();
+                let mut i = 0;
+                while let Some(raw) = seq.next_element::<RawComponent>()? {
+                    let flat = component(
+                        raw,
+                        format!("$.components[{i}]"),
+                        None,
+                        &mut out.items,
+                        &mut out.warnings,
+                    );
+                    out.items.push(flat);
+                    i += 1;
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Converts one component; its nested components are pushed to `out` (depth first, before the
-/// caller pushes this one's successors) with `parent` set to this component's bom-ref.
+/// caller pushes this one) with `parent` set to this component's bom-ref.
 fn component(
     raw: RawComponent,
     path: String,
@@ -308,52 +349,31 @@ fn component(
 }
 
 /// bom-ref -> canonical purl of this BOM's components.
-struct RefIndex {
-    purls: HashMap<String, String>,
+struct RefIndex<'a> {
+    purls: HashMap<&'a str, &'a str>,
 }
 
-impl RefIndex {
-    fn build(bom: &RawBom, warnings: &mut Vec<Warning>) -> RefIndex {
-        fn walk(
-            c: &RawComponent,
-            path: String,
-            purls: &mut HashMap<String, String>,
-            warnings: &mut Vec<Warning>,
-        ) {
-            if let Some(id) = &c.bom_ref {
-                if let Some(p) =
-                    purl_or_warn(c.purl.as_deref(), || format!("{path}.purl"), warnings)
-                {
-                    purls.entry(id.clone()).or_insert(p.canonical);
-                }
-            }
-            for (i, child) in c.components.iter().flatten().enumerate() {
-                walk(child, format!("{path}.components[{i}]"), purls, warnings);
-            }
-        }
+impl<'a> RefIndex<'a> {
+    fn new(components: impl Iterator<Item = &'a Component>) -> RefIndex<'a> {
         let mut purls = HashMap::new();
-        if let Some(c) = bom.metadata.as_ref().and_then(|m| m.component.as_ref()) {
-            walk(c, "$.metadata.component".into(), &mut purls, warnings);
-        }
-        for (i, c) in bom.components.iter().flatten().enumerate() {
-            walk(c, format!("$.components[{i}]"), &mut purls, warnings);
+        for c in components {
+            if let (Some(id), Some(p)) = (&c.id, &c.purl) {
+                purls.entry(id.as_str()).or_insert(p.canonical.as_str());
+            }
         }
         RefIndex { purls }
     }
 
     /// Returns (product id, canonical purl) for an `affects[].ref`.
     fn resolve(&self, reference: &str) -> (String, Option<String>) {
-        let local = match reference.strip_prefix("urn:cdx:") {
-            Some(link) => match link.split_once('#') {
-                Some((_serial_version, bom_ref)) => bom_ref,
-                None => reference,
-            },
-            None => reference,
-        };
         // A BOM-Link to this very BOM and one to another BOM both come down to the bom-ref
         // part: this BOM's components are the only ones known here.
+        let local = reference
+            .strip_prefix("urn:cdx:")
+            .and_then(|link| link.split_once('#'))
+            .map_or(reference, |(_serial_version, bom_ref)| bom_ref);
         if let Some(p) = self.purls.get(local) {
-            return (local.to_string(), Some(p.clone()));
+            return (local.to_string(), Some(p.to_string()));
         }
         let purl = Purl::parse(local).ok().map(|p| p.canonical);
         (local.to_string(), purl)
@@ -381,7 +401,7 @@ fn vex(
     vulnerabilities: Vec<RawVulnerability>,
     serial: Option<String>,
     doc_time: Option<String>,
-    refs: &RefIndex,
+    refs: &RefIndex<'_>,
     mut warnings: Vec<Warning>,
 ) -> VexDocument {
     let mut statements = Vec::new();
