@@ -154,6 +154,21 @@ fn wrong_kind_is_refused_by_the_typed_entry_points() {
     ));
 }
 
+#[test]
+fn per_format_parsers_refuse_other_formats() {
+    let cdx = fixture("cyclonedx/bom-examples/vex-demo.vex.json");
+    let spdx = fixture("spdx/example11__spdx2.3__sbom.spdx.json");
+    let openvex = fixture("openvex/go-vex_v0.2.0.json");
+    let csaf = fixture("csaf/vex/sec-vex-2022-0001.json");
+    assert!(formats::parse_openvex(&cdx).is_err());
+    assert!(formats::parse_openvex(&csaf).is_err());
+    assert!(formats::parse_csaf(&openvex).is_err());
+    assert!(formats::parse_csaf(&spdx).is_err());
+    assert!(formats::parse_spdx(&cdx).is_err());
+    assert!(formats::parse_cyclonedx_vex(&spdx).is_err());
+    assert!(formats::parse_cyclonedx_sbom(&openvex).is_err());
+}
+
 // ---------------------------------------------------------------------------------------------
 // CycloneDX SBOMs
 
@@ -985,6 +1000,30 @@ fn large_cyclonedx_parses() {
         sbom.components[n - 1].purl.as_ref().unwrap().canonical,
         format!("pkg:npm/p{}@1.{}", n - 1, n - 1)
     );
+}
+
+#[test]
+fn deeply_nested_input_is_an_error_not_a_stack_overflow() {
+    let depth = 5_000;
+    let mut cdx = String::from(r#"{"bomFormat":"CycloneDX","components":["#);
+    for _ in 0..depth {
+        cdx.push_str(r#"{"name":"x","components":["#);
+    }
+    for _ in 0..depth {
+        cdx.push_str("]}");
+    }
+    cdx.push_str("]}");
+    let arrays = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let yaml = format!(
+        "id: X\nmodified: 2024-01-01T00:00:00Z\naffected: {}{}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    for doc in [cdx.as_bytes(), arrays.as_bytes(), yaml.as_bytes()] {
+        assert!(parse(doc).is_err());
+        assert!(formats::parse_cyclonedx_sbom(doc).is_err());
+        assert!(formats::parse_csaf(doc).is_err());
+    }
 }
 
 mod no_panic {

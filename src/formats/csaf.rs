@@ -34,6 +34,7 @@ struct RawDocument {
 
 #[derive(Deserialize)]
 struct RawMeta {
+    csaf_version: Option<String>,
     tracking: Option<RawTracking>,
 }
 
@@ -272,7 +273,17 @@ impl Tree {
 /// Parses a CSAF 2.0 document's product statuses.
 pub fn parse_csaf(bytes: &[u8]) -> Result<VexDocument, FormatError> {
     let doc: RawDocument = deserialize(bytes, CONSTRUCT)?;
-    let tracking = doc.document.and_then(|d| d.tracking);
+    let meta = doc.document.ok_or_else(|| FormatError::MissingField {
+        construct: CONSTRUCT,
+        path: "$.document".into(),
+    })?;
+    if meta.csaf_version.is_none() {
+        return Err(FormatError::MissingField {
+            construct: CONSTRUCT,
+            path: "$.document.csaf_version".into(),
+        });
+    }
+    let tracking = meta.tracking;
     let (document_id, doc_time) = match tracking {
         Some(t) => (t.id, t.current_release_date),
         None => (None, None),

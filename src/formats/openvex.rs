@@ -16,6 +16,8 @@ const CONSTRUCT: &str = "OpenVEX document";
 
 #[derive(Deserialize)]
 struct RawDocument {
+    #[serde(rename = "@context")]
+    context: Option<String>,
     #[serde(rename = "@id")]
     id: Option<String>,
     timestamp: Option<String>,
@@ -68,6 +70,17 @@ struct RawIdentifiers {
 /// Parses an OpenVEX document.
 pub fn parse_openvex(bytes: &[u8]) -> Result<VexDocument, FormatError> {
     let doc: RawDocument = deserialize(bytes, CONSTRUCT)?;
+    match doc.context.as_deref() {
+        Some(c) if c.starts_with("https://openvex.dev/ns") => {}
+        Some(c) => {
+            return Err(FormatError::InvalidValue {
+                construct: CONSTRUCT,
+                path: "$[\"@context\"]".into(),
+                reason: format!("{c:?} is not an OpenVEX context"),
+            })
+        }
+        None => return Err(missing("$[\"@context\"]".into())),
+    }
     let mut warnings = Vec::new();
     let mut statements = Vec::new();
     let raw_statements = doc.statements.ok_or_else(|| FormatError::MissingField {
