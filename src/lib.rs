@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod db;
 pub mod error;
+pub mod formats;
 pub mod home;
 pub mod pg;
 pub mod versions;
