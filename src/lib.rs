@@ -4,4 +4,5 @@
 //! The modules follow the data flow: bundle file -> verify -> unpack -> parse -> import
 //! transaction -> scan -> manifest -> export / backup / replay. `docs/ARCHITECTURE.md` has the map.
 
+pub mod bundle;
 pub mod error;
