@@ -116,9 +116,14 @@ impl Sink for Spool {
 }
 
 /// Typestate: an opened bundle whose content must not be used yet.
-#[derive(Debug)]
 pub struct Unverified {
-    file: File,
+    reader: Box<dyn Read + Send>,
+}
+
+impl std::fmt::Debug for Unverified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Unverified")
+    }
 }
 
 /// Typestate: a bundle that passed verification.
@@ -167,8 +172,20 @@ impl Bundle<Unverified> {
         let file = File::open(&path).map_err(|e| BundleError::io(&path, e))?;
         Ok(Bundle {
             path,
-            state: Unverified { file },
+            state: Unverified {
+                reader: Box::new(file),
+            },
         })
+    }
+
+    /// A bundle read from any byte stream (stdin, a pipe, a fuzzer); `name` is used in errors.
+    pub fn from_reader(name: impl Into<PathBuf>, reader: impl Read + Send + 'static) -> Self {
+        Bundle {
+            path: name.into(),
+            state: Unverified {
+                reader: Box::new(reader),
+            },
+        }
     }
 
     /// Verifies the whole bundle in one pass, feeding payload entries to `sink`. On any failure
@@ -180,7 +197,7 @@ impl Bundle<Unverified> {
         sink: &mut dyn Sink,
     ) -> Result<Bundle<Verified>> {
         let path = self.path;
-        match verify_stream(self.state.file, &path, trust, limits, sink) {
+        match verify_stream(self.state.reader, &path, trust, limits, sink) {
             Ok(state) => Ok(Bundle { path, state }),
             Err(e) => {
                 sink.abort();
@@ -246,7 +263,8 @@ impl<R: Read> Read for HashReader<R> {
     }
 }
 
-type Decoder<'a> = zstd::stream::read::Decoder<'a, BufReader<HashReader<File>>>;
+type Source = Box<dyn Read + Send>;
+type Decoder<'a> = zstd::stream::read::Decoder<'a, BufReader<HashReader<Source>>>;
 
 fn corrupt(entry: Option<&str>, e: impl std::fmt::Display) -> BundleError {
     BundleError::Verify(VerifyError::Corrupt {
@@ -255,7 +273,7 @@ fn corrupt(entry: Option<&str>, e: impl std::fmt::Display) -> BundleError {
     })
 }
 
-fn open_decoder(file: File) -> Result<Decoder<'static>> {
+fn open_decoder(file: Source) -> Result<Decoder<'static>> {
     let hr = HashReader {
         inner: file,
         hasher: Sha256::new(),
@@ -461,7 +479,7 @@ struct SubjectState {
 }
 
 fn verify_stream(
-    file: File,
+    file: Source,
     path: &Path,
     trust: &TrustSet,
     limits: &Limits,
@@ -616,7 +634,16 @@ pub struct Inspection {
 /// them), entries and sizes. Entry data is skipped, not hashed.
 pub fn inspect(path: &Path, trust: Option<&TrustSet>, limits: &Limits) -> Result<Inspection> {
     let file = File::open(path).map_err(|e| BundleError::io(path, e))?;
-    let mut archive = tar::Archive::new(open_decoder(file)?);
+    inspect_reader(Box::new(file), trust, limits)
+}
+
+/// [`inspect`] over any byte stream.
+pub fn inspect_reader(
+    reader: Box<dyn Read + Send>,
+    trust: Option<&TrustSet>,
+    limits: &Limits,
+) -> Result<Inspection> {
+    let mut archive = tar::Archive::new(open_decoder(reader)?);
     let mut out: Option<Inspection> = None;
     let empty = TrustSet::new();
     let trust = trust.unwrap_or(&empty);
