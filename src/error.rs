@@ -20,6 +20,12 @@ pub enum Error {
     #[error(transparent)]
     Pg(#[from] PgError),
 
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
+
+    #[error(transparent)]
+    Import(Box<crate::import::ImportError>),
+
     /// Wrong arguments that clap could not catch (exit 2).
     #[error("{0}")]
     Usage(String),
@@ -43,6 +49,8 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => EXIT_USAGE,
+            Error::Bundle(e) => e.exit_code(),
+            Error::Import(e) if e.is_verification_failure() => EXIT_VERIFICATION,
             _ => EXIT_FAILURE,
         }
     }
@@ -57,6 +65,12 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<crate::import::ImportError> for Error {
+    fn from(e: crate::import::ImportError) -> Self {
+        Error::Import(Box::new(e))
     }
 }
 

@@ -10,5 +10,7 @@ pub mod db;
 pub mod error;
 pub mod formats;
 pub mod home;
+pub mod import;
 pub mod pg;
+pub mod progress;
 pub mod versions;

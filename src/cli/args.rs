@@ -72,6 +72,121 @@ pub enum Command {
     /// The database: embedded cluster lifecycle, migrations, schema lint
     #[command(subcommand)]
     Db(DbCommand),
+    /// Create an Ed25519 signing key pair (PREFIX.key, PREFIX.pub) and print its key id
+    Keygen {
+        /// Path prefix of the two files
+        #[arg(long, value_name = "PREFIX")]
+        out: PathBuf,
+    },
+    /// The trust store: public keys whose bundles are accepted
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// Create and inspect signed bundles
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    /// Verify bundles completely (signature, trust, every digest, safe entries); writes nothing
+    Verify {
+        /// Bundle files
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Verify, then import each bundle in one transaction (idempotent)
+    Import {
+        /// Bundle files
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Accept a feed older than the active one of its source (needs --reason)
+        #[arg(long, requires = "reason")]
+        allow_older: bool,
+        /// Why an older feed is imported (recorded in the import ledger)
+        #[arg(long, value_name = "TEXT", requires = "allow_older")]
+        reason: Option<String>,
+    },
+}
+
+/// Trust and size limits for reading bundles.
+#[derive(Debug, Args, Clone)]
+pub struct TrustArgs {
+    /// Also trust this public key (repeatable), besides the trust store
+    #[arg(long = "trust", value_name = "PUB")]
+    pub trust: Vec<PathBuf>,
+    /// Largest payload entry (bytes; K, M, G suffixes)
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    pub max_entry_size: u64,
+    /// Largest total payload (bytes; K, M, G suffixes)
+    #[arg(long, value_name = "SIZE", default_value = "8G", value_parser = parse_size)]
+    pub max_total_size: u64,
+}
+
+/// `123`, `64K`, `10M`, `1G` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("{s:?} is not a size (e.g. 1048576, 64K, 10M, 1G)"))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Trust a public key (SPKI PEM); idempotent
+    Add {
+        #[arg(value_name = "PUB")]
+        key: PathBuf,
+    },
+    /// List trusted keys
+    List,
+    /// Stop trusting a key
+    Remove {
+        #[arg(value_name = "KEYID")]
+        keyid: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Create a deterministic signed bundle from files and folders
+    Create {
+        /// feed (OSV records), sbom (CycloneDX/SPDX), vex (OpenVEX/CycloneDX VEX/CSAF)
+        #[arg(long, value_name = "KIND")]
+        kind: String,
+        /// Source name, e.g. osv-pypi
+        #[arg(long, value_name = "NAME")]
+        source: String,
+        /// Private signing key (PKCS#8 PEM)
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        /// The bundle file to write (*.tar.zst)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Signed creation time (RFC3339 or Unix seconds; default SOURCE_DATE_EPOCH, else now)
+        #[arg(long, value_name = "TIME")]
+        created: Option<String>,
+        /// Per-source sequence number (import refuses older sequences)
+        #[arg(long, value_name = "N")]
+        sequence: Option<u64>,
+        /// Files and folders to bundle
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Show a bundle's statement, signers (trusted or not) and entries
+    Inspect {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

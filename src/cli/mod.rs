@@ -3,8 +3,11 @@
 //! decides what is printed and which exit code the process ends with.
 
 pub mod args;
+mod bundle_cmd;
 mod db_cmd;
+mod import_cmd;
 pub mod output;
+mod progress;
 
 use crate::db::{DbTarget, Tenant};
 use crate::error::{Error, EXIT_USAGE};
@@ -61,6 +64,20 @@ impl Context {
     }
 }
 
+/// `user@host` of this process, recorded as who imported or ran something.
+pub fn whoami() -> String {
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::effective())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| nix::unistd::Uid::effective().to_string());
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{user}@{host}")
+}
+
 /// Run the program; returns the process exit code.
 pub fn run() -> i32 {
     let cli = match Cli::try_parse() {
@@ -88,6 +105,16 @@ pub fn run() -> i32 {
 fn dispatch(ctx: &Context, command: Command) -> Result<Report, Error> {
     match command {
         Command::Db(c) => db_cmd::run(ctx, c),
+        Command::Keygen { out } => bundle_cmd::keygen(ctx, &out),
+        Command::Trust(c) => bundle_cmd::trust(ctx, c),
+        Command::Bundle(c) => bundle_cmd::bundle(ctx, c),
+        Command::Verify { files, trust } => bundle_cmd::verify(ctx, &files, &trust),
+        Command::Import {
+            files,
+            trust,
+            allow_older,
+            reason,
+        } => import_cmd::import(ctx, &files, &trust, allow_older.then_some(reason).flatten()),
     }
 }
 

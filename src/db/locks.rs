@@ -9,10 +9,11 @@ use uuid::Uuid;
 pub enum LockKey<'a> {
     /// Serializes `db migrate`.
     Migrate,
-    /// One import of a given bundle at a time (the unique key still decides who wins).
-    Import {
+    /// One import per tenant, bundle kind and source at a time (feed freshness checks).
+    Source {
         tenant: Uuid,
-        bundle_sha256: &'a [u8],
+        kind: &'a str,
+        source: &'a str,
     },
     /// One scan per tenant and artifact.
     Scan {
@@ -32,13 +33,16 @@ impl LockKey<'_> {
         h.update(b"stella-bundle:");
         match self {
             LockKey::Migrate => h.update(b"migrate"),
-            LockKey::Import {
+            LockKey::Source {
                 tenant,
-                bundle_sha256,
+                kind,
+                source,
             } => {
-                h.update(b"import:");
+                h.update(b"source:");
                 h.update(tenant.as_bytes());
-                h.update(bundle_sha256);
+                h.update(kind.as_bytes());
+                h.update(b"\0");
+                h.update(source.as_bytes());
             }
             LockKey::Scan {
                 tenant,

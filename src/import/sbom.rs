@@ -1,0 +1,238 @@
+//! Loading SBOM documents (CycloneDX, SPDX) and their components.
+
+use super::stage::{copy_in, json_text, RawJsonb, Row};
+use super::{Entry, ImportError, LoadContext, Loaded};
+use crate::formats::{self, Component};
+use crate::versions::Ecosystem;
+use postgres::types::Type;
+use std::collections::HashSet;
+
+/// Flush a batch past this many raw bytes or components.
+const BATCH_BYTES: usize = 64 << 20;
+const BATCH_ROWS: usize = 200_000;
+
+struct DocRow {
+    hash: Vec<u8>,
+    path: String,
+    artifact: String,
+    json: Vec<u8>,
+    raw: Vec<u8>,
+}
+
+struct ComponentRow {
+    hash: Vec<u8>,
+    ordinal: i32,
+    bom_ref: Option<String>,
+    name: String,
+    version: Option<String>,
+    purl: Option<String>,
+    package_purl: Option<String>,
+    ecosystem: Option<String>,
+    package_name: Option<String>,
+}
+
+/// The matching identity of a component: its OSV ecosystem (with release) and normalized name.
+pub(crate) fn component_identity(c: &Component) -> (Option<String>, Option<String>) {
+    let Some(p) = &c.purl else {
+        return (None, None);
+    };
+    let distro = p.qualifiers.get("distro").map(String::as_str);
+    match Ecosystem::from_purl(&p.ty, p.namespace.as_deref(), distro) {
+        Some(eco) => {
+            let name = match_name(
+                &eco,
+                &eco.purl_package_name(p.namespace.as_deref(), &p.name),
+            );
+            (Some(eco.osv_name()), Some(name))
+        }
+        None => (Some(format!("purl:{}", p.ty)), Some(p.package.clone())),
+    }
+}
+
+/// The name used for matching in `eco`; Go module paths compare case-insensitively because purl
+/// canonicalization lowercases them.
+pub(crate) fn match_name(eco: &Ecosystem, normalized: &str) -> String {
+    if eco.name() == "Go" {
+        normalized.to_lowercase()
+    } else {
+        normalized.to_string()
+    }
+}
+
+pub(crate) fn load(
+    tx: &mut postgres::Transaction<'_>,
+    ctx: &LoadContext<'_>,
+    entries: &[Entry],
+) -> Result<Loaded, ImportError> {
+    tx.batch_execute(
+        "CREATE TEMP TABLE stage_sbom (content_hash bytea, path text, artifact_purl text, doc jsonb, raw bytea) ON COMMIT DROP;
+         CREATE TEMP TABLE stage_component (content_hash bytea, ordinal int4, bom_ref text, name text, version text,
+                purl text, package_purl text, ecosystem text, package_name text) ON COMMIT DROP;
+         CREATE TEMP TABLE new_sbom (id bigint, content_hash bytea) ON COMMIT DROP;",
+    )
+    .map_err(ctx.db("creating staging tables"))?;
+    let mut loaded = Loaded::default();
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut docs: Vec<DocRow> = Vec::new();
+    let mut comps: Vec<ComponentRow> = Vec::new();
+    let mut bytes = 0usize;
+    for entry in entries {
+        let raw = ctx.read(entry)?;
+        let fmt_err = |source| ImportError::Format {
+            file: ctx.file.into(),
+            entry: entry.name.clone(),
+            source: Box::new(source),
+        };
+        let kind = formats::detect(&raw).map_err(fmt_err)?;
+        if !kind.is_sbom() {
+            return Err(ImportError::WrongDocument {
+                file: ctx.file.into(),
+                entry: entry.name.clone(),
+                found: kind.name(),
+                kind: "sbom",
+            });
+        }
+        let sbom = formats::parse_sbom(&raw).map_err(fmt_err)?;
+        for w in &sbom.warnings {
+            loaded
+                .warnings
+                .push(format!("{}: {}: {}", entry.name, w.path, w.message));
+        }
+        let first = seen.insert(entry.sha256.clone());
+        if first {
+            for (i, c) in sbom.components.iter().enumerate() {
+                let (ecosystem, package_name) = component_identity(c);
+                comps.push(ComponentRow {
+                    hash: entry.sha256.clone(),
+                    ordinal: i as i32,
+                    bom_ref: c.id.clone(),
+                    name: c.name.clone(),
+                    version: c.version.clone(),
+                    purl: c.purl.as_ref().map(|p| p.canonical.clone()),
+                    package_purl: c.purl.as_ref().map(|p| p.package.clone()),
+                    ecosystem,
+                    package_name,
+                });
+            }
+        }
+        let json = json_text(&raw)
+            .map_err(|m| ImportError::Invalid {
+                file: ctx.file.into(),
+                message: format!("entry {}: {m}", entry.name),
+            })?
+            .into_owned();
+        bytes += raw.len() + json.len();
+        docs.push(DocRow {
+            hash: entry.sha256.clone(),
+            path: entry.name.clone(),
+            artifact: sbom.artifact_purl().canonical.clone(),
+            json,
+            raw,
+        });
+        ctx.progress.advance(bytes as u64);
+        if bytes > BATCH_BYTES || comps.len() > BATCH_ROWS {
+            flush(tx, ctx, &mut docs, &mut comps, &mut loaded)?;
+            bytes = 0;
+        }
+    }
+    flush(tx, ctx, &mut docs, &mut comps, &mut loaded)?;
+    Ok(loaded)
+}
+
+fn flush(
+    tx: &mut postgres::Transaction<'_>,
+    ctx: &LoadContext<'_>,
+    docs: &mut Vec<DocRow>,
+    comps: &mut Vec<ComponentRow>,
+    loaded: &mut Loaded,
+) -> Result<(), ImportError> {
+    if docs.is_empty() {
+        return Ok(());
+    }
+    let jsons: Vec<RawJsonb<'_>> = docs.iter().map(|d| RawJsonb(&d.json)).collect();
+    copy_in(
+        tx,
+        "stage_sbom",
+        &[
+            ("content_hash", Type::BYTEA),
+            ("path", Type::TEXT),
+            ("artifact_purl", Type::TEXT),
+            ("doc", Type::JSONB),
+            ("raw", Type::BYTEA),
+        ],
+        &mut docs
+            .iter()
+            .zip(&jsons)
+            .map(|(d, j)| -> Row<'_> { vec![&d.hash, &d.path, &d.artifact, j, &d.raw] }),
+    )
+    .map_err(ctx.db("staging SBOM documents"))?;
+    copy_in(
+        tx,
+        "stage_component",
+        &[
+            ("content_hash", Type::BYTEA),
+            ("ordinal", Type::INT4),
+            ("bom_ref", Type::TEXT),
+            ("name", Type::TEXT),
+            ("version", Type::TEXT),
+            ("purl", Type::TEXT),
+            ("package_purl", Type::TEXT),
+            ("ecosystem", Type::TEXT),
+            ("package_name", Type::TEXT),
+        ],
+        &mut comps.iter().map(|c| -> Row<'_> {
+            vec![
+                &c.hash,
+                &c.ordinal,
+                &c.bom_ref,
+                &c.name,
+                &c.version,
+                &c.purl,
+                &c.package_purl,
+                &c.ecosystem,
+                &c.package_name,
+            ]
+        }),
+    )
+    .map_err(ctx.db("staging components"))?;
+    let staged_unique: i64 = tx
+        .query_one("SELECT count(DISTINCT content_hash) FROM stage_sbom", &[])
+        .map_err(ctx.db("counting staged SBOMs"))?
+        .get(0);
+    let new: u64 = tx
+        .execute(
+            "WITH ins AS (
+               INSERT INTO sbom_document (tenant_id, content_hash, artifact_purl, doc, raw, first_import_id, supersedes_id)
+               SELECT DISTINCT ON (s.content_hash) $1, s.content_hash, s.artifact_purl, s.doc, s.raw, $2,
+                      (SELECT d.id FROM sbom_document d WHERE d.tenant_id = $1 AND d.artifact_purl = s.artifact_purl
+                        ORDER BY d.created_at DESC, d.id DESC LIMIT 1)
+               FROM stage_sbom s ORDER BY s.content_hash, s.path
+               ON CONFLICT (tenant_id, content_hash) DO NOTHING
+               RETURNING id, content_hash)
+             INSERT INTO new_sbom SELECT id, content_hash FROM ins",
+            &[&ctx.tenant, &ctx.import_id],
+        )
+        .map_err(ctx.db("inserting SBOM documents"))?;
+    let components = tx
+        .execute(
+            "INSERT INTO sbom_component (tenant_id, sbom_id, ordinal, bom_ref, name, version, purl, package_purl, ecosystem, package_name)
+             SELECT $1, n.id, c.ordinal, c.bom_ref, c.name, c.version, c.purl, c.package_purl, c.ecosystem, c.package_name
+             FROM stage_component c JOIN new_sbom n USING (content_hash)",
+            &[&ctx.tenant],
+        )
+        .map_err(ctx.db("inserting components"))?;
+    tx.execute(
+        "INSERT INTO bundle_document (tenant_id, import_id, path, doc_type, content_hash)
+         SELECT $1, $2, path, 'sbom', content_hash FROM stage_sbom",
+        &[&ctx.tenant, &ctx.import_id],
+    )
+    .map_err(ctx.db("linking documents to the bundle"))?;
+    tx.batch_execute("TRUNCATE stage_sbom, stage_component, new_sbom")
+        .map_err(ctx.db("clearing staging tables"))?;
+    loaded.documents.new += new;
+    loaded.documents.existing += staged_unique as u64 - new;
+    loaded.components += components;
+    docs.clear();
+    comps.clear();
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! Loading VEX documents (OpenVEX, CycloneDX VEX, CSAF VEX) and their statements.
+
+use super::stage::{copy_in, json_text, RawJsonb, Row};
+use super::{Entry, ImportError, LoadContext, Loaded};
+use crate::formats::{self, VexFormat};
+use postgres::types::Type;
+use std::collections::HashSet;
+
+const BATCH_BYTES: usize = 64 << 20;
+
+struct DocRow {
+    hash: Vec<u8>,
+    path: String,
+    format: &'static str,
+    json: Vec<u8>,
+    raw: Vec<u8>,
+}
+
+struct StatementRow {
+    hash: Vec<u8>,
+    ordinal: i32,
+    vulnerability_id: String,
+    aliases: Vec<String>,
+    product_purl: Option<String>,
+    component_purl: Option<String>,
+    status: &'static str,
+    justification: Option<String>,
+    impact_statement: Option<String>,
+    action_statement: Option<String>,
+    time: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn format_name(f: VexFormat) -> &'static str {
+    match f {
+        VexFormat::OpenVex => "openvex",
+        VexFormat::CycloneDx => "cyclonedx",
+        VexFormat::Csaf => "csaf",
+    }
+}
+
+fn parse_time(s: Option<&str>) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s?)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+pub(crate) fn load(
+    tx: &mut postgres::Transaction<'_>,
+    ctx: &LoadContext<'_>,
+    entries: &[Entry],
+) -> Result<Loaded, ImportError> {
+    tx.batch_execute(
+        "CREATE TEMP TABLE stage_vex (content_hash bytea, path text, format text, doc jsonb, raw bytea) ON COMMIT DROP;
+         CREATE TEMP TABLE stage_statement (content_hash bytea, ordinal int4, vulnerability_id text, aliases text[],
+                product_purl text, component_purl text, status text, justification text, impact_statement text,
+                action_statement text, statement_time timestamptz) ON COMMIT DROP;
+         CREATE TEMP TABLE new_vex (id bigint, content_hash bytea) ON COMMIT DROP;",
+    )
+    .map_err(ctx.db("creating staging tables"))?;
+    let mut loaded = Loaded::default();
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut docs = Vec::new();
+    let mut stmts = Vec::new();
+    let mut bytes = 0usize;
+    for entry in entries {
+        let raw = ctx.read(entry)?;
+        let fmt_err = |source| ImportError::Format {
+            file: ctx.file.into(),
+            entry: entry.name.clone(),
+            source: Box::new(source),
+        };
+        let kind = formats::detect(&raw).map_err(fmt_err)?;
+        if !kind.is_vex() {
+            return Err(ImportError::WrongDocument {
+                file: ctx.file.into(),
+                entry: entry.name.clone(),
+                found: kind.name(),
+                kind: "vex",
+            });
+        }
+        let vex = formats::parse_vex(&raw).map_err(fmt_err)?;
+        for w in &vex.warnings {
+            loaded
+                .warnings
+                .push(format!("{}: {}: {}", entry.name, w.path, w.message));
+        }
+        let doc_time = vex.timestamp.as_deref();
+        if seen.insert(entry.sha256.clone()) {
+            for (i, s) in vex.statements.iter().enumerate() {
+                stmts.push(StatementRow {
+                    hash: entry.sha256.clone(),
+                    ordinal: i as i32,
+                    vulnerability_id: s.vulnerability_id.clone(),
+                    aliases: s.aliases.clone(),
+                    product_purl: s
+                        .product_purl
+                        .clone()
+                        .or_else(|| Some(s.product_id.clone())),
+                    component_purl: s.component_purl.clone(),
+                    status: s.status.as_str(),
+                    justification: s.justification.clone(),
+                    impact_statement: s.impact_statement.clone(),
+                    action_statement: s.action_statement.clone(),
+                    time: parse_time(s.timestamp.as_deref().or(doc_time)),
+                });
+            }
+        }
+        let json = json_text(&raw)
+            .map_err(|m| ImportError::Invalid {
+                file: ctx.file.into(),
+                message: format!("entry {}: {m}", entry.name),
+            })?
+            .into_owned();
+        bytes += raw.len() + json.len();
+        docs.push(DocRow {
+            hash: entry.sha256.clone(),
+            path: entry.name.clone(),
+            format: format_name(vex.format),
+            json,
+            raw,
+        });
+        ctx.progress.advance(bytes as u64);
+        if bytes > BATCH_BYTES {
+            flush(tx, ctx, &mut docs, &mut stmts, &mut loaded)?;
+            bytes = 0;
+        }
+    }
+    flush(tx, ctx, &mut docs, &mut stmts, &mut loaded)?;
+    Ok(loaded)
+}
+
+fn flush(
+    tx: &mut postgres::Transaction<'_>,
+    ctx: &LoadContext<'_>,
+    docs: &mut Vec<DocRow>,
+    stmts: &mut Vec<StatementRow>,
+    loaded: &mut Loaded,
+) -> Result<(), ImportError> {
+    if docs.is_empty() {
+        return Ok(());
+    }
+    let jsons: Vec<RawJsonb<'_>> = docs.iter().map(|d| RawJsonb(&d.json)).collect();
+    copy_in(
+        tx,
+        "stage_vex",
+        &[
+            ("content_hash", Type::BYTEA),
+            ("path", Type::TEXT),
+            ("format", Type::TEXT),
+            ("doc", Type::JSONB),
+            ("raw", Type::BYTEA),
+        ],
+        &mut docs
+            .iter()
+            .zip(&jsons)
+            .map(|(d, j)| -> Row<'_> { vec![&d.hash, &d.path, &d.format, j, &d.raw] }),
+    )
+    .map_err(ctx.db("staging VEX documents"))?;
+    copy_in(
+        tx,
+        "stage_statement",
+        &[
+            ("content_hash", Type::BYTEA),
+            ("ordinal", Type::INT4),
+            ("vulnerability_id", Type::TEXT),
+            ("aliases", Type::TEXT_ARRAY),
+            ("product_purl", Type::TEXT),
+            ("component_purl", Type::TEXT),
+            ("status", Type::TEXT),
+            ("justification", Type::TEXT),
+            ("impact_statement", Type::TEXT),
+            ("action_statement", Type::TEXT),
+            ("statement_time", Type::TIMESTAMPTZ),
+        ],
+        &mut stmts.iter().map(|s| -> Row<'_> {
+            vec![
+                &s.hash,
+                &s.ordinal,
+                &s.vulnerability_id,
+                &s.aliases,
+                &s.product_purl,
+                &s.component_purl,
+                &s.status,
+                &s.justification,
+                &s.impact_statement,
+                &s.action_statement,
+                &s.time,
+            ]
+        }),
+    )
+    .map_err(ctx.db("staging VEX statements"))?;
+    let staged_unique: i64 = tx
+        .query_one("SELECT count(DISTINCT content_hash) FROM stage_vex", &[])
+        .map_err(ctx.db("counting staged VEX documents"))?
+        .get(0);
+    let new = tx
+        .execute(
+            "WITH ins AS (
+               INSERT INTO vex_document (tenant_id, content_hash, format, doc, raw, first_import_id)
+               SELECT DISTINCT ON (content_hash) $1, content_hash, format, doc, raw, $2
+               FROM stage_vex ORDER BY content_hash, path
+               ON CONFLICT (tenant_id, content_hash) DO NOTHING
+               RETURNING id, content_hash)
+             INSERT INTO new_vex SELECT id, content_hash FROM ins",
+            &[&ctx.tenant, &ctx.import_id],
+        )
+        .map_err(ctx.db("inserting VEX documents"))?;
+    let statements = tx
+        .execute(
+            "INSERT INTO vex_statement (tenant_id, vex_id, ordinal, vulnerability_id, aliases, product_purl, component_purl,
+                                        status, justification, impact_statement, action_statement, statement_time)
+             SELECT $1, n.id, s.ordinal, s.vulnerability_id, s.aliases, s.product_purl, s.component_purl, s.status,
+                    s.justification, s.impact_statement, s.action_statement, s.statement_time
+             FROM stage_statement s JOIN new_vex n USING (content_hash)",
+            &[&ctx.tenant],
+        )
+        .map_err(ctx.db("inserting VEX statements"))?;
+    tx.execute(
+        "INSERT INTO bundle_document (tenant_id, import_id, path, doc_type, content_hash)
+         SELECT $1, $2, path, 'vex', content_hash FROM stage_vex",
+        &[&ctx.tenant, &ctx.import_id],
+    )
+    .map_err(ctx.db("linking documents to the bundle"))?;
+    tx.batch_execute("TRUNCATE stage_vex, stage_statement, new_vex")
+        .map_err(ctx.db("clearing staging tables"))?;
+    loaded.documents.new += new;
+    loaded.documents.existing += staged_unique as u64 - new;
+    loaded.vex_statements += statements;
+    docs.clear();
+    stmts.clear();
+    Ok(())
+}
