@@ -31,7 +31,6 @@ fn start(ctx: &Context) -> Result<Report, Error> {
     let url = ctx.target.url()?;
     let mut client = db::connect_url_or_create(&ctx.target)?;
     let report = db::migrate::migrate(&mut client)?;
-    ctx.tenant.ensure(&mut client)?;
     let (outcome, data_dir) = match &started {
         Some((cluster, outcome)) => (
             Some(*outcome),
@@ -195,7 +194,6 @@ fn cluster_system_identifier(cluster: &crate::pg::Cluster) -> Option<String> {
 fn migrate(ctx: &Context) -> Result<Report, Error> {
     let mut client = db::connect_url_or_create(&ctx.target)?;
     let report = db::migrate::migrate(&mut client)?;
-    ctx.tenant.ensure(&mut client)?;
     let human = if report.applied.is_empty() {
         format!("schema is current (version {})", report.current_version)
     } else {

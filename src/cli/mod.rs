@@ -56,11 +56,9 @@ impl Context {
         })
     }
 
-    /// A migrated connection with the tenant registered.
+    /// A migrated connection. Commands that write register the tenant in their own transaction.
     pub fn connect(&self) -> Result<postgres::Client, Error> {
-        let mut client = self.target.connect()?;
-        self.tenant.ensure(&mut client)?;
-        Ok(client)
+        Ok(self.target.connect()?)
     }
 }
 

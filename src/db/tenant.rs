@@ -23,7 +23,9 @@ impl Tenant {
     }
 
     /// Make sure the tenant row exists (idempotent).
-    pub fn ensure(&self, client: &mut postgres::Client) -> Result<(), DbError> {
+    /// Call it inside the transaction that writes the tenant's first rows, so a failed command
+    /// leaves no tenant row behind.
+    pub fn ensure(&self, client: &mut impl postgres::GenericClient) -> Result<(), DbError> {
         client
             .execute(
                 "INSERT INTO tenant (tenant_id, name) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING",

@@ -195,6 +195,10 @@ pub fn import_bundle(
     let mut tx = client
         .transaction()
         .map_err(fail_db("starting the import transaction"))?;
+    tenant.ensure(&mut tx).map_err(|source| ImportError::Db {
+        file: file.into(),
+        source,
+    })?;
     // Serialize imports of the same source so the freshness check sees the latest active bundle.
     let source_lock = LockKey::Source {
         tenant: tenant.id,

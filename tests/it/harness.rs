@@ -225,3 +225,84 @@ pub fn table_counts(client: &mut postgres::Client) -> Vec<(String, i64)> {
         })
         .collect()
 }
+
+/// The shared fixtures folder (`$STELLA_SHARED_DIR`, else `../shared`).
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("STELLA_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    shared_dir().join("fixtures").join(rel)
+}
+
+/// A signing key for tests (fixed seed) and its public key file.
+pub struct TestKey {
+    pub key: stella_bundle::bundle::PrivateKey,
+    pub pub_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+pub fn test_key(seed: u8) -> TestKey {
+    let dir = scratch_dir("stella-key-");
+    let key = stella_bundle::bundle::PrivateKey::from_seed(&[seed; 32]);
+    let files =
+        stella_bundle::bundle::keys::write_key_pair(&key, &dir.join("k")).expect("write key");
+    TestKey {
+        key,
+        pub_file: files.public,
+        key_file: files.private,
+    }
+}
+
+/// Build a signed bundle from in-memory files (no format validation: tests plant bad ones).
+pub fn make_bundle(
+    key: &TestKey,
+    kind: &str,
+    source: &str,
+    files: &[(&str, Vec<u8>)],
+    created: &str,
+    sequence: Option<u64>,
+) -> PathBuf {
+    let dir = scratch_dir("stella-bundle-src-");
+    for (name, bytes) in files {
+        let p = dir.join("in").join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, bytes).unwrap();
+    }
+    let out = dir.join(format!("{source}.tar.zst"));
+    let kind: stella_bundle::bundle::Kind = kind.parse().unwrap();
+    let mut opts = stella_bundle::bundle::CreateOptions::new(
+        kind,
+        source,
+        &key.key,
+        out.clone(),
+        vec![dir.join("in")],
+    );
+    opts.created = Some(stella_bundle::bundle::create::parse_created(created).unwrap());
+    opts.sequence = sequence;
+    stella_bundle::bundle::create(&opts).expect("create bundle");
+    out
+}
+
+/// The files of a fixture folder (sorted), as (name, bytes).
+pub fn fixture_files(rel: &str, ext: &[&str]) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(fixture(rel))
+        .unwrap_or_else(|e| panic!("fixture folder {rel}: {e}"))
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .filter(|e| {
+            ext.iter()
+                .any(|x| e.file_name().to_string_lossy().ends_with(x))
+        })
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().to_string(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}

@@ -7,3 +7,4 @@ mod harness;
 mod db_cluster;
 mod db_lint;
 mod db_migrate;
+mod import;

@@ -1,0 +1,749 @@
+//! Import: idempotent, atomic, concurrent-safe; real fixtures with independently computed counts;
+//! every bad input rolled back whole.
+
+use crate::harness::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+fn import(db: &TestDb, key: &TestKey, bundle: &std::path::Path) -> std::process::Output {
+    stella_db(
+        db,
+        &[
+            "import",
+            "--json",
+            "--trust",
+            key.pub_file.to_str().unwrap(),
+            bundle.to_str().unwrap(),
+        ],
+    )
+}
+
+fn first(o: &std::process::Output) -> Value {
+    json(o)["bundles"][0].clone()
+}
+
+fn count(c: &mut postgres::Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).unwrap().get(0)
+}
+
+fn rustsec() -> Vec<(String, Vec<u8>)> {
+    fixture_files("osv/rustsec", &[".json"])
+}
+
+fn as_refs(files: &[(String, Vec<u8>)]) -> Vec<(&str, Vec<u8>)> {
+    files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect()
+}
+
+#[test]
+fn feed_fixtures_import_with_independent_counts() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let files = rustsec();
+    let bundle = make_bundle(
+        &key,
+        "feed",
+        "rustsec",
+        &as_refs(&files),
+        "2026-11-01T00:00:00Z",
+        Some(1),
+    );
+    let out = import(&db, &key, &bundle);
+    assert_exit(&out, 0);
+    let r = first(&out);
+    assert_eq!(r["status"], "imported");
+    // Independent expectations from the raw JSON.
+    let mut ids = BTreeSet::new();
+    let mut affected = 0i64;
+    for (_, bytes) in &files {
+        let v: Value = serde_json::from_slice(bytes).unwrap();
+        ids.insert(v["id"].as_str().unwrap().to_string());
+        for a in v["affected"].as_array().into_iter().flatten() {
+            if a["package"]["ecosystem"].is_string() && a["package"]["name"].is_string() {
+                affected += 1;
+            }
+        }
+    }
+    assert_eq!(r["advisories"], files.len() as i64);
+    assert_eq!(r["documents"]["new"], files.len() as i64);
+    let mut c = db.client();
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM advisory"),
+        files.len() as i64
+    );
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM advisory_affected"),
+        affected
+    );
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM advisory_current"),
+        ids.len() as i64
+    );
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM bundle_document"),
+        files.len() as i64
+    );
+    // Raw bytes kept exactly; the content hash is the sha256 of those bytes.
+    let ok: bool = c
+        .query_one(
+            "SELECT bool_and(sha256(raw) = content_hash) FROM advisory",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ok);
+    // Crates are matched by name in ecosystem crates.io.
+    assert!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM advisory_affected WHERE ecosystem_base = 'crates.io'"
+        ) > 0
+    );
+}
+
+#[test]
+fn pypa_yaml_records_import() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let files = fixture_files("osv/pypa", &[".yaml", ".yml"]);
+    assert!(files.len() > 50);
+    let bundle = make_bundle(
+        &key,
+        "feed",
+        "pypa",
+        &as_refs(&files),
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    let out = import(&db, &key, &bundle);
+    assert_exit(&out, 0);
+    let mut c = db.client();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM advisory WHERE raw_format = 'yaml'"
+        ),
+        files.len() as i64
+    );
+    // PEP 503 names: lowercase, runs of -_. folded.
+    let bad: i64 = count(
+        &mut c,
+        "SELECT count(*) FROM advisory_affected WHERE ecosystem_base = 'PyPI' AND package_name <> lower(package_name)",
+    );
+    assert_eq!(bad, 0);
+}
+
+#[test]
+fn reimport_is_already_imported_and_changes_nothing() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let bundle = make_bundle(
+        &key,
+        "feed",
+        "rustsec",
+        &as_refs(&rustsec()),
+        "2026-11-01T00:00:00Z",
+        Some(1),
+    );
+    assert_exit(&import(&db, &key, &bundle), 0);
+    let mut c = db.client();
+    let before = table_counts(&mut c);
+    let again = import(&db, &key, &bundle);
+    assert_exit(&again, 0);
+    assert_eq!(first(&again)["status"], "already_imported");
+    assert_eq!(
+        first(&again)["import_id"],
+        first(&import(&db, &key, &bundle))["import_id"]
+    );
+    assert_eq!(table_counts(&mut c), before);
+}
+
+#[test]
+fn four_concurrent_importers_of_one_bundle() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let bundle = make_bundle(
+        &key,
+        "feed",
+        "rustsec",
+        &as_refs(&rustsec()),
+        "2026-11-01T00:00:00Z",
+        Some(1),
+    );
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, pubf, b) = (db.url.clone(), key.pub_file.clone(), bundle.clone());
+            std::thread::spawn(move || {
+                stella(&[
+                    "--database-url",
+                    &url,
+                    "import",
+                    "--json",
+                    "--trust",
+                    pubf.to_str().unwrap(),
+                    b.to_str().unwrap(),
+                ])
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for h in handles {
+        let out = h.join().unwrap();
+        assert_exit(&out, 0);
+        statuses.push(first(&out)["status"].as_str().unwrap().to_string());
+    }
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            "already_imported",
+            "already_imported",
+            "already_imported",
+            "imported"
+        ]
+    );
+    let mut c = db.client();
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM advisory"),
+        rustsec().len() as i64
+    );
+    assert_eq!(count(&mut c, "SELECT count(*) FROM bundle_import"), 1);
+}
+
+#[test]
+fn bundles_sharing_documents_store_them_once_even_concurrently() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let files = rustsec();
+    let (a, b) = files.split_at(40);
+    let shared = &files[30..50];
+    let mut one: Vec<(String, Vec<u8>)> = a.to_vec();
+    one.extend(shared.iter().cloned());
+    one.sort();
+    one.dedup();
+    let mut two: Vec<(String, Vec<u8>)> = b.to_vec();
+    two.extend(shared.iter().cloned());
+    two.sort();
+    two.dedup();
+    let b1 = make_bundle(
+        &key,
+        "feed",
+        "part-one",
+        &as_refs(&one),
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    let b2 = make_bundle(
+        &key,
+        "feed",
+        "part-two",
+        &as_refs(&two),
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    let run = |b: std::path::PathBuf| {
+        let (url, pubf) = (db.url.clone(), key.pub_file.clone());
+        std::thread::spawn(move || {
+            stella(&[
+                "--database-url",
+                &url,
+                "import",
+                "--json",
+                "--trust",
+                pubf.to_str().unwrap(),
+                b.to_str().unwrap(),
+            ])
+        })
+    };
+    let (h1, h2) = (run(b1), run(b2));
+    let (o1, o2) = (h1.join().unwrap(), h2.join().unwrap());
+    assert_exit(&o1, 0);
+    assert_exit(&o2, 0);
+    let new = first(&o1)["documents"]["new"].as_i64().unwrap()
+        + first(&o2)["documents"]["new"].as_i64().unwrap();
+    let existing = first(&o1)["documents"]["existing"].as_i64().unwrap()
+        + first(&o2)["documents"]["existing"].as_i64().unwrap();
+    let overlap = one.iter().filter(|d| two.contains(d)).count() as i64;
+    assert_eq!(new, files.len() as i64);
+    assert_eq!(
+        existing, overlap,
+        "the shared documents were found existing by one of the two"
+    );
+    let mut c = db.client();
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM advisory"),
+        files.len() as i64
+    );
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM bundle_document"),
+        (one.len() + two.len()) as i64
+    );
+}
+
+/// Many generated OSV records, so an import takes long enough to be killed half way.
+fn generated_feed(n: usize) -> Vec<(String, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            let rec = serde_json::json!({
+                "schema_version": "1.6.0",
+                "id": format!("GEN-2026-{i:06}"),
+                "modified": "2026-10-01T00:00:00Z",
+                "aliases": [format!("CVE-2026-{i}")],
+                "summary": format!("generated advisory {i} with some words for the search index"),
+                "details": "x".repeat(2000),
+                "affected": [{
+                    "package": {"ecosystem": "npm", "name": format!("pkg-{}", i % 5000)},
+                    "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": format!("1.{}.0", i % 50)}]}]
+                }]
+            });
+            (format!("GEN-{i:06}.json"), serde_json::to_vec_pretty(&rec).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn killed_import_leaves_nothing_and_reimport_completes() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let files = generated_feed(30_000);
+    let bundle = make_bundle(
+        &key,
+        "feed",
+        "generated",
+        &as_refs(&files),
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "--database-url",
+            &db.url,
+            "import",
+            "--trust",
+            key.pub_file.to_str().unwrap(),
+            bundle.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until its transaction has written rows (the ledger row), then kill it.
+    let mut c = db.client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let writing: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                 AND application_name = 'stella-bundle' AND backend_xid IS NOT NULL",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if writing > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "import never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // The server notices the dead client and rolls back.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while count(
+        &mut c,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+         AND application_name = 'stella-bundle' AND pid <> pg_backend_pid()",
+    ) > 0
+    {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for (table, n) in table_counts(&mut c) {
+        if table != "tenant" && table != "stella_migration" {
+            assert_eq!(n, 0, "{table} has rows of the killed import");
+        }
+    }
+    let out = import(&db, &key, &bundle);
+    assert_exit(&out, 0);
+    assert_eq!(first(&out)["status"], "imported");
+    assert_eq!(first(&out)["advisories"], 30_000);
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM advisory_affected"),
+        30_000
+    );
+}
+
+fn assert_rejected(
+    db: &TestDb,
+    key: &TestKey,
+    bundle: &std::path::Path,
+    code: i32,
+    needles: &[&str],
+) {
+    let mut c = db.client();
+    let before = table_counts(&mut c);
+    let out = stella_db(
+        db,
+        &[
+            "import",
+            "--trust",
+            key.pub_file.to_str().unwrap(),
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&out, code);
+    let err = stderr(&out);
+    for n in needles {
+        assert!(err.contains(n), "error lacks {n:?}: {err}");
+    }
+    assert!(
+        !err.contains("Error {") && !err.contains("Os {"),
+        "no Rust debug output: {err}"
+    );
+    assert_eq!(table_counts(&mut c), before, "nothing written");
+}
+
+#[test]
+fn malformed_json_names_file_and_is_rolled_back() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let all = rustsec();
+    let mut files = as_refs(&all[..5]);
+    files.push((
+        "zz-broken.json",
+        b"{\"id\": \"X-1\", \"modified\": ".to_vec(),
+    ));
+    let b = make_bundle(&key, "feed", "broken", &files, "2026-11-01T00:00:00Z", None);
+    assert_rejected(
+        &db,
+        &key,
+        &b,
+        1,
+        &["data/zz-broken.json", "nothing of this bundle was imported"],
+    );
+}
+
+#[test]
+fn osv_record_without_id_is_rejected() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let files = vec![(
+        "a.json",
+        br#"{"modified": "2024-01-01T00:00:00Z", "affected": []}"#.to_vec(),
+    )];
+    let b = make_bundle(&key, "feed", "noid", &files, "2026-11-01T00:00:00Z", None);
+    assert_rejected(&db, &key, &b, 1, &["data/a.json", "id"]);
+}
+
+#[test]
+fn unknown_format_in_sbom_bundle_is_rejected() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let files = vec![("x.json", br#"{"hello": "world"}"#.to_vec())];
+    let b = make_bundle(&key, "sbom", "weird", &files, "2026-11-01T00:00:00Z", None);
+    assert_rejected(&db, &key, &b, 1, &["data/x.json"]);
+}
+
+#[test]
+fn vex_document_in_sbom_bundle_is_rejected() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let vex = std::fs::read(fixture("openvex/go-vex_v0.2.0.json")).unwrap();
+    let b = make_bundle(
+        &key,
+        "sbom",
+        "mixed",
+        &[("v.json", vex)],
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    assert_rejected(&db, &key, &b, 1, &["data/v.json", "sbom bundle"]);
+}
+
+#[test]
+fn sbom_without_artifact_purl_is_rejected() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let doc =
+        br#"{"bomFormat": "CycloneDX", "specVersion": "1.4", "version": 1, "components": []}"#
+            .to_vec();
+    let b = make_bundle(
+        &key,
+        "sbom",
+        "noartifact",
+        &[("s.json", doc)],
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    assert_rejected(&db, &key, &b, 1, &["data/s.json", "metadata.component"]);
+}
+
+#[test]
+fn csaf_with_unresolved_product_is_rejected() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let mut v: Value = serde_json::from_slice(
+        &std::fs::read(fixture("csaf/vex/2022-evd-uc-01-a-001.json")).unwrap(),
+    )
+    .unwrap();
+    v["vulnerabilities"][0]["product_status"]["known_affected"] =
+        serde_json::json!(["NO-SUCH-PRODUCT"]);
+    let b = make_bundle(
+        &key,
+        "vex",
+        "csaf-bad",
+        &[("c.json", serde_json::to_vec(&v).unwrap())],
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    assert_rejected(&db, &key, &b, 1, &["data/c.json", "NO-SUCH-PRODUCT"]);
+}
+
+#[test]
+fn untrusted_bundle_exits_3_and_writes_nothing() {
+    let db = fresh_db();
+    let signer = test_key(7);
+    let trusted = test_key(1);
+    let b = make_bundle(
+        &signer,
+        "feed",
+        "rustsec",
+        &as_refs(&rustsec()[..3]),
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    assert_rejected(&db, &trusted, &b, 3, &["trusted"]);
+}
+
+#[test]
+fn tampered_bundle_exits_3_and_writes_nothing() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let b = make_bundle(
+        &key,
+        "feed",
+        "rustsec",
+        &as_refs(&rustsec()[..3]),
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    let mut bytes = std::fs::read(&b).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x40;
+    std::fs::write(&b, bytes).unwrap();
+    assert_rejected(&db, &key, &b, 3, &[]);
+}
+
+#[test]
+fn older_feed_is_refused_unless_forced_with_a_reason() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let files = rustsec();
+    let newer = make_bundle(
+        &key,
+        "feed",
+        "rustsec",
+        &as_refs(&files[..10]),
+        "2026-11-02T00:00:00Z",
+        Some(5),
+    );
+    let older = make_bundle(
+        &key,
+        "feed",
+        "rustsec",
+        &as_refs(&files[10..20]),
+        "2026-11-01T00:00:00Z",
+        Some(4),
+    );
+    assert_exit(&import(&db, &key, &newer), 0);
+    assert_rejected(
+        &db,
+        &key,
+        &older,
+        1,
+        &[
+            "older than the active one",
+            "sequence 4 < active 5",
+            "--allow-older",
+        ],
+    );
+    let forced = stella_db(
+        &db,
+        &[
+            "import",
+            "--json",
+            "--trust",
+            key.pub_file.to_str().unwrap(),
+            "--allow-older",
+            "--reason",
+            "rollback of a bad feed",
+            older.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&forced, 0);
+    let mut c = db.client();
+    let reason: String = c
+        .query_one(
+            "SELECT allow_older_reason FROM bundle_import WHERE sequence = 4",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(reason.starts_with("rollback of a bad feed"), "{reason}");
+    // --allow-older needs --reason: a usage error.
+    let usage = stella_db(&db, &["import", "--allow-older", older.to_str().unwrap()]);
+    assert_exit(&usage, 2);
+}
+
+#[test]
+fn newer_modified_supersedes_and_old_version_stays() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let rec = |modified: &str, fixed: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "id": "TEST-1", "modified": modified,
+            "affected": [{"package": {"ecosystem": "npm", "name": "left-pad"},
+                          "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]
+        }))
+        .unwrap()
+    };
+    let v2 = make_bundle(
+        &key,
+        "feed",
+        "t",
+        &[("r.json", rec("2024-02-01T00:00:00Z", "2.0.0"))],
+        "2026-11-02T00:00:00Z",
+        None,
+    );
+    let v1 = make_bundle(
+        &key,
+        "feed",
+        "t2",
+        &[("r.json", rec("2024-01-01T00:00:00Z", "1.0.0"))],
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    // The newer version first, then the older one: the current version stays the newer one.
+    assert_exit(&import(&db, &key, &v2), 0);
+    assert_exit(&import(&db, &key, &v1), 0);
+    let mut c = db.client();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM advisory WHERE advisory_id = 'TEST-1'"
+        ),
+        2
+    );
+    let current: String = c
+        .query_one(
+            "SELECT a.doc #>> '{affected,0,ranges,0,events,1,fixed}' FROM advisory_current c
+             JOIN advisory a ON a.tenant_id = c.tenant_id AND a.id = c.advisory_pk",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(current, "2.0.0");
+}
+
+#[test]
+fn sbom_fixtures_import_with_independent_component_counts() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let names = [
+        "cyclonedx/bom-examples/dropwizard-1.3.15.bom.json",
+        "cyclonedx/bom-examples/juice-shop-v11.1.2.bom.json",
+        "cyclonedx/bom-examples/laravel-7.12.0.bom.1.4.json",
+        "cyclonedx/bom-examples/proton-bridge-v1.8.0.bom.json",
+    ];
+    let mut files = Vec::new();
+    let mut expected = 0i64;
+    for n in names {
+        let bytes = std::fs::read(fixture(n)).unwrap();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        fn walk(v: &Value) -> i64 {
+            v.as_array()
+                .map(|a| a.iter().map(|c| 1 + walk(&c["components"])).sum())
+                .unwrap_or(0)
+        }
+        expected += walk(&v["components"]);
+        files.push((n.rsplit('/').next().unwrap(), bytes));
+    }
+    let b = make_bundle(&key, "sbom", "apps", &files, "2026-11-01T00:00:00Z", None);
+    let out = import(&db, &key, &b);
+    assert_exit(&out, 0);
+    assert_eq!(first(&out)["components"], expected);
+    let mut c = db.client();
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM sbom_component"),
+        expected
+    );
+    assert_eq!(count(&mut c, "SELECT count(*) FROM sbom_document"), 4);
+    // Every component with a purl got a matching identity.
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM sbom_component WHERE purl IS NOT NULL AND (ecosystem IS NULL OR package_name IS NULL)"),
+        0
+    );
+}
+
+#[test]
+fn vex_fixtures_import() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let mut files: Vec<(String, Vec<u8>)> = fixture_files("csaf/vex", &[".json"]);
+    files.push((
+        "go-vex_v0.2.0.json".into(),
+        std::fs::read(fixture("openvex/go-vex_v0.2.0.json")).unwrap(),
+    ));
+    files.push((
+        "vex-demo.vex.json".into(),
+        std::fs::read(fixture("cyclonedx/bom-examples/vex-demo.vex.json")).unwrap(),
+    ));
+    let b = make_bundle(
+        &key,
+        "vex",
+        "vendor-vex",
+        &as_refs(&files),
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    let out = import(&db, &key, &b);
+    assert_exit(&out, 0);
+    let r = first(&out);
+    assert_eq!(r["documents"]["new"], files.len() as i64);
+    assert!(r["vex_statements"].as_i64().unwrap() >= files.len() as i64);
+    let mut c = db.client();
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM vex_statement"),
+        r["vex_statements"].as_i64().unwrap()
+    );
+    assert_eq!(
+        count(&mut c, "SELECT count(DISTINCT format) FROM vex_document"),
+        3
+    );
+}
+
+#[test]
+fn same_document_twice_in_a_bundle_is_stored_once() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let doc = std::fs::read(fixture(
+        "cyclonedx/bom-examples/laravel-7.12.0.bom.1.4.json",
+    ))
+    .unwrap();
+    let b = make_bundle(
+        &key,
+        "sbom",
+        "dup",
+        &[("a.json", doc.clone()), ("b/a.json", doc)],
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    let out = import(&db, &key, &b);
+    assert_exit(&out, 0);
+    let mut c = db.client();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM sbom_document"), 1);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM bundle_document"), 2);
+}
