@@ -747,3 +747,551 @@ fn differential_maven_against_comparable_version() {
     let (n, bad) = check("ComparableVersion", Scheme::Maven, &pairs, &refs);
     report("Maven ComparableVersion", n, &bad);
 }
+
+// ---------------------------------------------------------------------------------------------
+// OSV range semantics
+// ---------------------------------------------------------------------------------------------
+
+fn intro(v: &str) -> Event {
+    Event::Introduced(v.to_string())
+}
+fn fixed(v: &str) -> Event {
+    Event::Fixed(v.to_string())
+}
+fn last(v: &str) -> Event {
+    Event::LastAffected(v.to_string())
+}
+fn limit(v: &str) -> Event {
+    Event::Limit(v.to_string())
+}
+fn range(kind: RangeKind, events: Vec<Event>) -> Range {
+    Range {
+        kind,
+        repo: None,
+        events,
+    }
+}
+
+fn affected(eco: &str, v: &str, ranges: &[Range], versions: &[&str]) -> bool {
+    let versions: Vec<String> = versions.iter().map(|s| s.to_string()).collect();
+    is_affected(&Ecosystem::from_osv(eco), v, ranges, &versions)
+        .unwrap_or_else(|e| panic!("{eco} {v}: {e}"))
+}
+
+#[test]
+fn osv_introduced_fixed() {
+    let r = [range(
+        RangeKind::Semver,
+        vec![intro("1.0.0"), fixed("1.2.0")],
+    )];
+    for (v, want) in [
+        ("0.9.9", false),
+        ("1.0.0-rc.1", false),
+        ("1.0.0", true),
+        ("1.1.9", true),
+        ("1.2.0-alpha", true),
+        ("1.2.0", false),
+        ("2.0.0", false),
+    ] {
+        assert_eq!(affected("npm", v, &r, &[]), want, "{v}");
+    }
+}
+
+#[test]
+fn osv_introduced_zero_is_the_beginning() {
+    let r = [range(RangeKind::Ecosystem, vec![intro("0"), fixed("2.0")])];
+    assert!(affected("PyPI", "0.0.0.dev0", &r, &[]));
+    assert!(
+        affected("PyPI", "1!0.1", &r, &[]) == false,
+        "epoch 1 is after 2.0"
+    );
+    assert!(affected("Maven", "0-alpha", &r, &[]));
+    assert!(affected("Debian", "0~~", &r, &[]));
+    assert!(!affected("Debian", "2.0", &r, &[]));
+}
+
+#[test]
+fn osv_last_affected_is_inclusive() {
+    let r = [range(RangeKind::Ecosystem, vec![intro("1.0"), last("1.4")])];
+    assert!(affected("PyPI", "1.4", &r, &[]));
+    assert!(affected("PyPI", "1.4.0", &r, &[]));
+    assert!(!affected("PyPI", "1.4.post1", &r, &[]));
+    assert!(!affected("PyPI", "1.5a1", &r, &[]));
+    assert!(!affected("PyPI", "0.9", &r, &[]));
+}
+
+#[test]
+fn osv_unsorted_events_are_sorted_by_version() {
+    let r = [range(
+        RangeKind::Semver,
+        vec![
+            fixed("1.5.1"),
+            intro("1.6.0"),
+            fixed("1.6.3"),
+            intro("0.3.0"),
+        ],
+    )];
+    for (v, want) in [
+        ("0.2.9", false),
+        ("0.3.0", true),
+        ("1.5.0", true),
+        ("1.5.1", false),
+        ("1.5.9", false),
+        ("1.6.0", true),
+        ("1.6.3", false),
+    ] {
+        assert_eq!(affected("crates.io", v, &r, &[]), want, "{v}");
+    }
+}
+
+#[test]
+fn osv_several_ranges_are_a_union_and_git_is_skipped() {
+    let ranges = [
+        Range {
+            kind: RangeKind::Git,
+            repo: Some("https://example.invalid/repo".to_string()),
+            events: vec![intro("0"), fixed("deadbeef")],
+        },
+        range(RangeKind::Ecosystem, vec![intro("1.0"), fixed("1.1")]),
+        range(RangeKind::Ecosystem, vec![intro("2.0"), fixed("2.1")]),
+    ];
+    assert!(affected("PyPI", "1.0.5", &ranges, &[]));
+    assert!(affected("PyPI", "2.0.5", &ranges, &[]));
+    assert!(!affected("PyPI", "1.5", &ranges, &[]));
+    // A GIT range alone never matches a version, but never hides the `versions` list.
+    let git_only = [ranges[0].clone()];
+    assert!(!affected("PyPI", "1.5", &git_only, &[]));
+    assert!(affected("PyPI", "1.5", &git_only, &["1.5"]));
+}
+
+#[test]
+fn osv_limit_bounds_the_range() {
+    let r = [range(
+        RangeKind::Semver,
+        vec![intro("0"), intro("2.0.0"), fixed("1.0.0"), limit("2.5.0")],
+    )];
+    assert!(affected("Go", "v0.5.0", &r, &[]));
+    assert!(!affected("Go", "v1.5.0", &r, &[]));
+    assert!(affected("Go", "v2.4.9", &r, &[]));
+    assert!(!affected("Go", "v2.5.0", &r, &[]));
+    assert!(!affected("Go", "v3.0.0", &r, &[]));
+    let star = [range(RangeKind::Semver, vec![intro("1.0.0"), limit("*")])];
+    assert!(affected("Go", "v9.0.0", &star, &[]));
+}
+
+#[test]
+fn osv_semver_type_uses_semver_order_in_any_ecosystem() {
+    // In PEP 440, 1.0.0-1 is a post release (after 1.0.0); in SemVer it is a pre-release.
+    let r = [range(RangeKind::Semver, vec![intro("0"), fixed("1.0.0")])];
+    assert!(affected("PyPI", "1.0.0-1", &r, &[]));
+    let e = [range(
+        RangeKind::Ecosystem,
+        vec![intro("0"), fixed("1.0.0")],
+    )];
+    assert!(!affected("PyPI", "1.0.0-1", &e, &[]));
+}
+
+#[test]
+fn osv_go_incompatible_and_pseudo_versions() {
+    let r = [range(
+        RangeKind::Semver,
+        vec![intro("2.0.0"), fixed("2.3.0")],
+    )];
+    assert!(affected("Go", "v2.1.0+incompatible", &r, &[]));
+    assert!(affected(
+        "Go",
+        "v2.3.0-20210101000000-abcdefabcdef",
+        &r,
+        &[]
+    ));
+    assert!(!affected("Go", "v2.3.0+incompatible", &r, &[]));
+}
+
+#[test]
+fn osv_versions_list_and_unknown_ecosystems() {
+    assert!(affected("Packagist", "1.2.3", &[], &["1.2.3"]));
+    assert!(!affected("Packagist", "1.2.4", &[], &["1.2.3"]));
+    // Unknown ecosystems ignore ranges: only exact versions.
+    let r = [range(RangeKind::Ecosystem, vec![intro("0")])];
+    assert!(!affected("Hex", "1.0.0", &r, &[]));
+    // Known ecosystems: equal in the ecosystem's order counts as listed.
+    assert!(affected("PyPI", "1.0", &[], &["1.0.0"]));
+    assert!(affected("Maven", "1.0.0", &[], &["1"]));
+}
+
+#[test]
+fn osv_errors_only_when_nothing_matched() {
+    let eco = Ecosystem::from_osv("npm");
+    let bad_event = [range(
+        RangeKind::Semver,
+        vec![intro("0"), fixed("not a version")],
+    )];
+    assert!(is_affected(&eco, "1.0.0", &bad_event, &[]).is_err());
+    let good = range(RangeKind::Semver, vec![intro("0")]);
+    let both = [bad_event[0].clone(), good];
+    assert_eq!(is_affected(&eco, "1.0.0", &both, &[]), Ok(true));
+    assert!(is_affected(&eco, "junk!", &both, &[]).is_err());
+    assert_eq!(
+        is_affected(&eco, "junk!", &both, &["junk!".to_string()]),
+        Ok(true)
+    );
+}
+
+fn load_osv(rel: &str) -> serde_json::Value {
+    let path = shared_dir().join("fixtures/osv").join(rel);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("OSV JSON")
+}
+
+fn affected_entry(doc: &serde_json::Value, i: usize) -> (Ecosystem, Vec<Range>, Vec<String>) {
+    let a = &doc["affected"][i];
+    let eco = Ecosystem::from_osv(a["package"]["ecosystem"].as_str().expect("ecosystem"));
+    let ranges: Vec<Range> =
+        serde_json::from_value(a["ranges"].clone()).expect("ranges deserialize");
+    let versions: Vec<String> =
+        serde_json::from_value(a.get("versions").cloned().unwrap_or_default()).unwrap_or_default();
+    (eco, ranges, versions)
+}
+
+#[test]
+fn rustsec_time_prerelease_bounds() {
+    // RUSTSEC-2020-0071: introduced 0.0.0-0, fixed 0.2.0, then for each 0.2.N (N = 1..6)
+    // introduced 0.2.N-0 / fixed 0.2.N (only its pre-releases), then 0.2.7-0 .. 0.2.23.
+    let doc = load_osv("rustsec/RUSTSEC-2020-0071.json");
+    let (eco, ranges, versions) = affected_entry(&doc, 0);
+    assert_eq!(eco.scheme(), Scheme::SemVer);
+    for (v, want) in [
+        ("0.0.0", true),
+        ("0.1.44", true),
+        ("0.2.0-alpha.1", true),
+        ("0.2.0", false),
+        ("0.2.1-beta", true),
+        ("0.2.1", false),
+        ("0.2.6", false),
+        ("0.2.7-0", true),
+        ("0.2.7", true),
+        ("0.2.22", true),
+        ("0.2.23-rc.1", true),
+        ("0.2.23", false),
+        ("0.3.0", false),
+    ] {
+        assert_eq!(
+            is_affected(&eco, v, &ranges, &versions),
+            Ok(want),
+            "time {v}"
+        );
+    }
+}
+
+#[test]
+fn rustsec_tokio_multi_range() {
+    let doc = load_osv("rustsec/RUSTSEC-2021-0072.json");
+    let (eco, ranges, versions) = affected_entry(&doc, 0);
+    for (v, want) in [
+        ("0.2.25", false),
+        ("0.3.0", true),
+        ("1.5.0", true),
+        ("1.5.1", false),
+        ("1.6.2", true),
+        ("1.6.3", false),
+        ("1.7.1", true),
+        ("1.8.0", true),
+        ("1.8.1", false),
+        ("1.9.0", false),
+    ] {
+        assert_eq!(
+            is_affected(&eco, v, &ranges, &versions),
+            Ok(want),
+            "tokio {v}"
+        );
+    }
+}
+
+#[test]
+fn pypa_legacy_versions() {
+    // PYSEC-2021-338 (leo): introduced 0, fixed 6.3; versions list legacy "4.11-final",
+    // "5.0-final", which order before every PEP 440 version (LegacyVersion), so inside the range.
+    let eco = Ecosystem::from_osv("PyPI");
+    let r = [range(RangeKind::Ecosystem, vec![intro("0"), fixed("6.3")])];
+    let listed: Vec<String> = ["4.11-final", "5.0-final", "5.1", "6.2.1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for (v, want) in [
+        ("4.11-final", true),
+        ("5.0-final", true),
+        ("6.2.1", true),
+        ("6.3", false),
+        ("6.3.post1", false),
+    ] {
+        assert_eq!(is_affected(&eco, v, &r, &listed), Ok(want), "leo {v}");
+    }
+    assert_eq!(
+        compare(&eco, "4.11-final", "0.0.1"),
+        Ok(Ordering::Less),
+        "legacy sorts before valid"
+    );
+    // PYSEC-2020-341 (jw.util): "-class.-jw.util.version.Version-" is a legacy version.
+    let r = [range(RangeKind::Ecosystem, vec![intro("0"), fixed("2.3")])];
+    assert_eq!(
+        is_affected(&eco, "-class.-jw.util.version.Version-", &r, &[]),
+        Ok(true)
+    );
+}
+
+#[test]
+fn all_fixture_advisories_deserialize_and_evaluate() {
+    let mut n = 0;
+    for sub in [
+        "rustsec",
+        "govulndb",
+        "ghsa-osv-schema-testdata",
+        "osv-linter-testdata",
+        "redhat",
+    ] {
+        let dir = shared_dir().join("fixtures/osv").join(sub);
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.filter_map(Result::ok) {
+            let p = e.path();
+            if p.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&p) else {
+                continue;
+            };
+            let Ok(doc) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            let Some(list) = doc["affected"].as_array() else {
+                continue;
+            };
+            for a in list {
+                let Some(eco) = a["package"]["ecosystem"].as_str() else {
+                    continue;
+                };
+                let eco = Ecosystem::from_osv(eco);
+                let ranges: Vec<Range> = match serde_json::from_value(a["ranges"].clone()) {
+                    Ok(r) => r,
+                    Err(_) if a["ranges"].is_null() => Vec::new(),
+                    Err(err) => panic!("{}: ranges: {err}", p.display()),
+                };
+                // Evaluating must never panic; the first event of each range is itself in range
+                // when it is an `introduced` (a sanity check of the walk).
+                for r in &ranges {
+                    if r.kind == RangeKind::Git {
+                        continue;
+                    }
+                    let scheme = if r.kind == RangeKind::Semver {
+                        Scheme::SemVer
+                    } else {
+                        eco.scheme()
+                    };
+                    if let Some(Event::Introduced(v)) = r.events.first() {
+                        if v != "0" && scheme != Scheme::ExactOnly && scheme.parse(v).is_ok() {
+                            let res = is_affected(&eco, v, std::slice::from_ref(r), &[]);
+                            let later_fix_equal = r.events.iter().skip(1).any(|e| {
+                                matches!(e, Event::Fixed(f) if scheme.compare(f, v) == Ok(Ordering::Equal))
+                            });
+                            if !later_fix_equal {
+                                assert_eq!(res, Ok(true), "{}: introduced {v}", p.display());
+                            }
+                        }
+                    }
+                    n += 1;
+                }
+            }
+        }
+    }
+    eprintln!("evaluated {n} fixture ranges");
+    assert!(n > 100, "too few fixture ranges found: {n}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ecosystems, names, errors
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn ecosystem_mapping() {
+    let cases = [
+        ("Debian:12", "Debian", Some("12"), Scheme::Dpkg),
+        ("Alpine:v3.18", "Alpine", Some("v3.18"), Scheme::Apk),
+        (
+            "Ubuntu:22.04:LTS",
+            "Ubuntu",
+            Some("22.04:LTS"),
+            Scheme::Dpkg,
+        ),
+        ("crates.io", "crates.io", None, Scheme::SemVer),
+        ("PyPI", "PyPI", None, Scheme::Pep440),
+        ("npm", "npm", None, Scheme::SemVer),
+        ("Go", "Go", None, Scheme::SemVer),
+        ("Maven", "Maven", None, Scheme::Maven),
+        ("RubyGems", "RubyGems", None, Scheme::RubyGems),
+        ("NuGet", "NuGet", None, Scheme::NuGet),
+        ("Rocky Linux:9", "Rocky Linux", Some("9"), Scheme::Rpm),
+        ("AlmaLinux:8", "AlmaLinux", Some("8"), Scheme::Rpm),
+        (
+            "Red Hat:enterprise_linux:9::appstream",
+            "Red Hat",
+            Some("enterprise_linux:9::appstream"),
+            Scheme::Rpm,
+        ),
+        ("Packagist", "Packagist", None, Scheme::ExactOnly),
+        ("Hex", "Hex", None, Scheme::ExactOnly),
+    ];
+    for (s, name, rel, scheme) in cases {
+        let e = Ecosystem::from_osv(s);
+        assert_eq!(
+            (e.name(), e.release(), e.scheme()),
+            (name, rel, scheme),
+            "{s}"
+        );
+        assert_eq!(e.osv_name(), s);
+    }
+    let deb = Ecosystem::from_purl("deb", Some("debian"), Some("debian-12")).expect("deb");
+    assert_eq!(deb.osv_name(), "Debian:12");
+    assert!(deb.matches_advisory(&Ecosystem::from_osv("Debian:12")));
+    assert!(!deb.matches_advisory(&Ecosystem::from_osv("Debian:11")));
+    assert!(deb.matches_advisory(&Ecosystem::from_osv("Debian")));
+    let any = Ecosystem::from_purl("deb", Some("debian"), None).expect("deb");
+    assert!(any.matches_advisory(&Ecosystem::from_osv("Debian:11")));
+    assert!(!any.matches_advisory(&Ecosystem::from_osv("Ubuntu:22.04")));
+    let ubu = Ecosystem::from_purl("deb", Some("ubuntu"), Some("ubuntu-22.04")).expect("ubuntu");
+    assert!(ubu.matches_advisory(&Ecosystem::from_osv("Ubuntu:22.04:LTS")));
+    assert!(ubu.matches_advisory(&Ecosystem::from_osv("Ubuntu:Pro:22.04:LTS")));
+    let apk = Ecosystem::from_purl("apk", Some("alpine"), Some("alpine-3.18.4")).expect("apk");
+    assert_eq!(apk.osv_name(), "Alpine:v3.18");
+    for (ty, want) in [
+        ("npm", "npm"),
+        ("cargo", "crates.io"),
+        ("golang", "Go"),
+        ("pypi", "PyPI"),
+        ("maven", "Maven"),
+        ("gem", "RubyGems"),
+        ("nuget", "NuGet"),
+        ("rpm", "Red Hat"),
+        ("composer", "Packagist"),
+    ] {
+        assert_eq!(
+            Ecosystem::from_purl_type(ty, None)
+                .map(|e| e.osv_name())
+                .as_deref(),
+            Some(want)
+        );
+    }
+    assert_eq!(Ecosystem::from_purl_type("generic", None), None);
+}
+
+#[test]
+fn package_names() {
+    let pypi = Ecosystem::from_osv("PyPI");
+    assert_eq!(pypi.normalize_name("Foo.Bar__baz"), "foo-bar-baz");
+    let mvn = Ecosystem::from_osv("Maven");
+    assert_eq!(
+        mvn.purl_package_name(Some("org.apache.logging.log4j"), "log4j-core"),
+        "org.apache.logging.log4j:log4j-core"
+    );
+    let npm = Ecosystem::from_osv("npm");
+    assert_eq!(
+        npm.purl_package_name(Some("@angular"), "core"),
+        "@angular/core"
+    );
+    assert_eq!(npm.purl_package_name(None, "lodash"), "lodash");
+    let go = Ecosystem::from_osv("Go");
+    assert_eq!(
+        go.purl_package_name(Some("github.com/gorilla"), "websocket"),
+        "github.com/gorilla/websocket"
+    );
+    let nuget = Ecosystem::from_osv("NuGet");
+    assert_eq!(nuget.normalize_name("Newtonsoft.Json"), "newtonsoft.json");
+}
+
+#[test]
+fn malformed_versions_are_typed_errors() {
+    let junk = "x".repeat(300);
+    let all = [
+        Scheme::SemVer,
+        Scheme::Pep440,
+        Scheme::Maven,
+        Scheme::Dpkg,
+        Scheme::Rpm,
+        Scheme::Apk,
+        Scheme::RubyGems,
+        Scheme::NuGet,
+    ];
+    for s in all {
+        assert_eq!(s.parse(""), Err(VersionError::Empty), "{s}");
+        assert!(
+            matches!(s.parse(&junk), Err(VersionError::TooLong { len: 300 })),
+            "{s}"
+        );
+    }
+    for bad in ["1.0.0-", "v", "1..2", "1.0.0+", "a.b.c", "1.0.0-a..b"] {
+        assert!(Scheme::SemVer.parse(bad).is_err(), "semver {bad}");
+    }
+    for bad in ["1:", ":1", "a:1", "1.0-", "1.0 2"] {
+        assert!(Scheme::Dpkg.parse(bad).is_err(), "dpkg {bad}");
+    }
+    for bad in ["v", "1.2.3.4.5", "1.0-", "1.0.0-a..b"] {
+        assert!(Scheme::NuGet.parse(bad).is_err(), "nuget {bad}");
+    }
+    assert!(Scheme::RubyGems.parse("v").is_err());
+    assert!(Scheme::Rpm.parse("1:").is_err());
+    assert!(Scheme::ExactOnly.parse("1.0").is_err());
+    assert!(compare(&Ecosystem::from_osv("Hex"), "1", "2").is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Properties
+// ---------------------------------------------------------------------------------------------
+
+const SCHEMES: [Scheme; 8] = [
+    Scheme::SemVer,
+    Scheme::Pep440,
+    Scheme::Maven,
+    Scheme::Dpkg,
+    Scheme::Rpm,
+    Scheme::Apk,
+    Scheme::RubyGems,
+    Scheme::NuGet,
+];
+
+/// Version-like strings: mostly the characters versions are made of.
+fn version_like() -> impl Strategy<Value = String> {
+    prop::string::string_regex("[0-9][0-9a-zA-Z.~^+_:-]{0,14}").expect("regex")
+}
+
+fn sign(o: Ordering) -> i8 {
+    o as i8
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn never_panics_on_arbitrary_strings(s in ".{0,300}", t in "\\PC{0,40}") {
+        for scheme in SCHEMES {
+            let _ = scheme.compare(&s, &t);
+            let _ = scheme.compare(&t, &t);
+        }
+    }
+
+    #[test]
+    fn comparators_are_total_orders(a in version_like(), b in version_like(), c in version_like()) {
+        for scheme in SCHEMES {
+            let (Ok(x), Ok(y), Ok(z)) = (scheme.parse(&a), scheme.parse(&b), scheme.parse(&c)) else {
+                continue;
+            };
+            prop_assert_eq!(x.cmp(&x), Ordering::Equal, "{} reflexive {}", scheme, a);
+            prop_assert_eq!(sign(x.cmp(&y)), -sign(y.cmp(&x)), "{} antisymmetric {} {}", scheme, a, b);
+            if x <= y && y <= z {
+                prop_assert!(x <= z, "{} transitive {} {} {}", scheme, a, b, c);
+            }
+            if x == y && y == z {
+                prop_assert!(x == z, "{} equality transitive {} {} {}", scheme, a, b, c);
+            }
+        }
+    }
+}
