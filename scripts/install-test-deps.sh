@@ -19,11 +19,19 @@ if ((${#apt_missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq >/dev/null
-  $SUDO apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+  log=$(mktemp)
+  if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends \
+      "${apt_missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "install-test-deps: apt-get install ${apt_missing[*]} failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
 fi
 
 PY="${STELLA_PYTHON:-python3}"
+export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 py_target() { # dir spec
   if [ ! -f "$CACHE/py/$1/.installed" ]; then
     rm -rf "$CACHE/py/$1"

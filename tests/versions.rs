@@ -801,10 +801,7 @@ fn osv_introduced_fixed() {
 fn osv_introduced_zero_is_the_beginning() {
     let r = [range(RangeKind::Ecosystem, vec![intro("0"), fixed("2.0")])];
     assert!(affected("PyPI", "0.0.0.dev0", &r, &[]));
-    assert!(
-        affected("PyPI", "1!0.1", &r, &[]) == false,
-        "epoch 1 is after 2.0"
-    );
+    assert!(!affected("PyPI", "1!0.1", &r, &[]), "epoch 1 is after 2.0");
     assert!(affected("Maven", "0-alpha", &r, &[]));
     assert!(affected("Debian", "0~~", &r, &[]));
     assert!(!affected("Debian", "2.0", &r, &[]));

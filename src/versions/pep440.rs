@@ -262,7 +262,7 @@ fn match_local(b: &[u8], i: usize) -> Option<Caps> {
     }
     let rest = text(b, i + 1, b.len());
     let mut parts = Vec::new();
-    for p in rest.split(|c: char| matches!(c, '-' | '_' | '.')) {
+    for p in rest.split(['-', '_', '.']) {
         if p.is_empty()
             || !p
                 .bytes()
