@@ -1,5 +1,6 @@
 //! Maven ordering: the rules of `org.apache.maven.artifact.versioning.ComparableVersion`
-//! (Maven 3.8): items split at `.`, `-` and digit/letter transitions into nested lists, numbers
+//! (Maven 3.8.7, checked against its jar): items split at `.`, `-` and digit/letter transitions
+//! into nested lists (a qualifier after other items opens its own list, so `1.foo` = `1-foo`), numbers
 //! compared numerically, qualifiers `alpha` < `beta` < `milestone` < `rc`/`cr` < `snapshot` <
 //! release (`""`, `ga`, `final`, `release`) < `sp` < anything else (alphabetically), `a1`/`b1`/`m1`
 //! shorthands, trailing null items removed from every list. Case-insensitive (ASCII).
@@ -157,6 +158,10 @@ fn parse_items(version: &str) -> Vec<Item> {
             }
         } else if c.is_ascii_digit() {
             if !is_digit && i > start {
+                // A qualifier opens its own sublist unless it starts the current one.
+                if stack.last().is_some_and(|l| !l.is_empty()) {
+                    stack.push(Vec::new());
+                }
                 push(&mut stack, string_item(&v[start..i], true));
                 start = i;
                 stack.push(Vec::new());
@@ -172,6 +177,9 @@ fn parse_items(version: &str) -> Vec<Item> {
         }
     }
     if v.len() > start {
+        if !is_digit && stack.last().is_some_and(|l| !l.is_empty()) {
+            stack.push(Vec::new());
+        }
         push(&mut stack, parse_item(is_digit, &v[start..]));
     }
     // Close the lists innermost first: normalize, then attach to the parent.
