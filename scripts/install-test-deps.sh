@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the reference implementations that tests/versions.rs compares against:
 #   python3-rpm (rpm.labelCompare, system python), dpkg (dpkg --compare-versions),
-#   libmaven3-core-java (maven-artifact ComparableVersion), Python `packaging` (latest, and 21.3
-#   for LegacyVersion), npm `semver`. Idempotent and quiet: checks before installing.
+#   libmaven3-core-java (maven-artifact ComparableVersion), ruby (Gem::Version), Python
+#   `packaging` (latest, and 21.3 for LegacyVersion), npm `semver`.
+# Idempotent and quiet: checks before installing.
 set -euo pipefail
 
 CACHE="${STELLA_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stella-bundle}"
@@ -14,6 +15,7 @@ for p in dpkg python3-rpm libmaven3-core-java; do
   have_pkg "$p" || apt_missing+=("$p")
 done
 command -v java >/dev/null 2>&1 || apt_missing+=(default-jre-headless)
+command -v ruby >/dev/null 2>&1 || apt_missing+=(ruby)
 command -v node >/dev/null 2>&1 || apt_missing+=(nodejs npm)
 if ((${#apt_missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive

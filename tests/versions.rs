@@ -530,6 +530,30 @@ fn gen_maven(r: &mut Rng) -> String {
     s
 }
 
+fn gen_gem(r: &mut Rng) -> String {
+    let mut s = num(r);
+    for _ in 0..r.below(5) {
+        match r.below(5) {
+            0 | 1 => s += &format!(".{}", num(r)),
+            2 => {
+                s += ".";
+                s += r.pick(&[
+                    "a", "b", "pre", "rc", "beta", "alpha", "A", "Z", "a1", "rc2", "0a",
+                ]);
+            }
+            3 => {
+                s += "-";
+                s += r.pick(&["pre", "1", "beta", "rc.1", "x-y", "0"]);
+            }
+            _ => s += r.pick(&["a", "b", "1", "0"]),
+        }
+    }
+    if r.chance(5) {
+        s = format!(" {s} ");
+    }
+    s
+}
+
 /// A small edit that often keeps the version equal or makes a near neighbour: the cases where
 /// normalization rules (trailing zeros, case, separators, leading zeros) matter.
 fn mutate(r: &mut Rng, v: &str, gen: fn(&mut Rng) -> String) -> String {
@@ -921,6 +945,30 @@ fn differential_maven_against_comparable_version() {
     let refs: Vec<_> = out.iter().map(|l| parse_ref(l)).collect();
     let (n, bad) = check("ComparableVersion", Scheme::Maven, &pairs, &refs);
     report("Maven ComparableVersion", n, &bad);
+}
+
+#[test]
+fn differential_rubygems_against_gem_version() {
+    if !require("ruby (Debian ruby)", tool_exists("ruby", &["--version"])) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pairs = pairs(0x5eed_9e35, 6000, gen_gem);
+    let file = tmp.path().join("pairs.tsv");
+    let mut c = Command::new("ruby");
+    c.arg(ref_dir().join("gem_version.rb")).arg(&file);
+    let out = run_reference(c, &pairs, &file);
+    let mut bad = Vec::new();
+    for ((a, b), line) in pairs.iter().zip(&out) {
+        let ours = Scheme::RubyGems.compare(a, b);
+        if line != "E" && ours.is_err() {
+            bad.push(format!("Gem::Version accepts {a:?} / {b:?}, ours {ours:?}"));
+        }
+    }
+    let refs: Vec<_> = out.iter().map(|l| parse_ref(l)).collect();
+    let (n, b) = check("Gem::Version", Scheme::RubyGems, &pairs, &refs);
+    bad.extend(b);
+    report("Gem::Version", n, &bad);
 }
 
 // ---------------------------------------------------------------------------------------------
