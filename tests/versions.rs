@@ -1515,3 +1515,48 @@ proptest! {
         }
     }
 }
+
+fn small_semver() -> impl Strategy<Value = String> {
+    (
+        0u8..4,
+        0u8..4,
+        0u8..4,
+        prop::option::of(prop::sample::select(vec!["0", "alpha", "rc.1"])),
+    )
+        .prop_map(|(a, b, c, pre)| match pre {
+            Some(p) => format!("{a}.{b}.{c}-{p}"),
+            None => format!("{a}.{b}.{c}"),
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// One introduced/fixed (or last_affected) span, events in either order, against the
+    /// interval it means.
+    #[test]
+    fn single_span_matches_its_interval(
+        x in small_semver(), y in small_semver(), v in small_semver(),
+        swap in any::<bool>(), use_last in any::<bool>(),
+    ) {
+        let (lo, hi) = match Scheme::SemVer.compare(&x, &y) {
+            Ok(Ordering::Greater) => (y, x),
+            _ => (x, y),
+        };
+        let end = if use_last { last(&hi) } else { fixed(&hi) };
+        let mut events = vec![intro(&lo), end];
+        if swap {
+            events.reverse();
+        }
+        let r = [range(RangeKind::Semver, events)];
+        let c = |a: &str, b: &str| Scheme::SemVer.compare(a, b).unwrap_or(Ordering::Equal);
+        let above = c(&v, &lo) != Ordering::Less;
+        let below = if use_last { c(&v, &hi) != Ordering::Greater } else { c(&v, &hi) == Ordering::Less };
+        // An empty span (introduced == fixed) keeps document order: fixed after introduced wins.
+        let empty = c(&lo, &hi) == Ordering::Equal && !use_last;
+        let want = above && below && !empty;
+        if !(empty && swap) {
+            prop_assert_eq!(affected("crates.io", &v, &r, &[]), want, "{:?} {}", r, v);
+        }
+    }
+}
