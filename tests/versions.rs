@@ -384,8 +384,11 @@ fn gen_pep440(r: &mut Rng) -> String {
     }
     let seps = ["", ".", "-", "_"];
     let mut s = String::new();
+    let spaces = [
+        " ", "  ", "\u{1c}", "\u{85}", "\u{a0}", "\u{3000}", "\u{0b}",
+    ];
     if r.chance(5) {
-        s += r.pick(&[" ", "\u{20}\u{20}"]);
+        s += r.pick(&spaces);
     }
     if r.chance(8) {
         s += r.pick(&["v", "V"]);
@@ -439,6 +442,9 @@ fn gen_pep440(r: &mut Rng) -> String {
     }
     if r.chance(4) {
         s += r.pick(&["-", ".", "+", "x", "_"]);
+    }
+    if r.chance(4) {
+        s += r.pick(&spaces);
     }
     s
 }
@@ -631,8 +637,19 @@ fn mutate(r: &mut Rng, v: &str, gen: fn(&mut Rng) -> String) -> String {
     }
 }
 
+/// `STELLA_DIFF_SCALE` multiplies the batch sizes and `STELLA_DIFF_SEED` changes the seeds, for
+/// long bug hunts; the defaults keep the suite fast and deterministic.
 fn pairs(seed: u64, n: usize, gen: fn(&mut Rng) -> String) -> Vec<(String, String)> {
-    let mut r = Rng(seed);
+    let scale: usize = std::env::var("STELLA_DIFF_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let extra: u64 = std::env::var("STELLA_DIFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let n = n * scale.max(1);
+    let mut r = Rng((seed ^ extra.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1);
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let a = gen(&mut r);
