@@ -523,6 +523,11 @@ fn gen_maven(r: &mut Rng) -> String {
         "jre",
         "android",
         "",
+        "\u{e9}",
+        "\u{c9}",
+        "\u{3a9}",
+        "\u{3c9}",
+        "Stra\u{df}e",
     ];
     let mut s = num(r);
     for _ in 0..r.below(6) {

@@ -3,7 +3,8 @@
 //! into nested lists (a qualifier after other items opens its own list, so `1.foo` = `1-foo`), numbers
 //! compared numerically, qualifiers `alpha` < `beta` < `milestone` < `rc`/`cr` < `snapshot` <
 //! release (`""`, `ga`, `final`, `release`) < `sp` < anything else (alphabetically), `a1`/`b1`/`m1`
-//! shorthands, trailing null items removed from every list. Case-insensitive (ASCII).
+//! shorthands, trailing null items removed from every list. Case-insensitive (Unicode lower-casing,
+//! as Java's); only ASCII digits are digits (Java would also take other Unicode digits).
 
 use std::cmp::Ordering;
 
@@ -135,7 +136,8 @@ fn normalize(list: &mut Vec<Item>) {
 /// pushed as an empty list and attached to its parent when closed, innermost first, which is the
 /// order `ComparableVersion` normalizes them in.
 fn parse_items(version: &str) -> Vec<Item> {
-    let v = version.to_ascii_lowercase();
+    // Java's toLowerCase(Locale.ENGLISH): full Unicode lower-casing.
+    let v = version.to_lowercase();
     let mut stack: Vec<Vec<Item>> = vec![Vec::new()];
     let mut is_digit = false;
     let mut start = 0;
@@ -195,7 +197,7 @@ fn parse_items(version: &str) -> Vec<Item> {
 
 impl MavenVersion {
     /// Parses any non-empty string (Maven accepts every string as a version); non-ASCII
-    /// characters are treated as letters.
+    /// characters are letters.
     pub fn parse(input: &str) -> Result<MavenVersion, VersionError> {
         if input.is_empty() {
             return Err(VersionError::Empty);
