@@ -267,6 +267,14 @@ impl Ecosystem {
         self.scheme
     }
 
+    /// Parses a version in this ecosystem's ordering, to compare it many times.
+    pub fn parse(&self, version: &str) -> Result<Version, VersionError> {
+        match self.scheme {
+            Scheme::ExactOnly => Err(VersionError::Unordered(self.osv_name())),
+            s => s.parse(version),
+        }
+    }
+
     /// The OSV string, `Base` or `Base:release`.
     pub fn osv_name(&self) -> String {
         match &self.release {
@@ -433,7 +441,7 @@ pub(crate) fn cmp_digits(a: &str, b: &str) -> Ordering {
 /// An unbounded non-negative integer kept as its digits without leading zeros, so that the
 /// derived order is numeric.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct Num(String);
+pub(crate) struct Num(String);
 
 impl Num {
     pub(crate) fn new(digits: &str) -> Num {

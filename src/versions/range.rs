@@ -171,10 +171,10 @@ pub fn range_contains(scheme: Scheme, version: &str, events: &[Event]) -> Result
     if has_limit && !unlimited && !limits.iter().any(|l| v < *l) {
         return Ok(false);
     }
-    range_walk(&v, keyed)
+    Ok(range_walk(&v, keyed))
 }
 
-fn range_walk(v: &Version, mut keyed: Vec<(Key, &Event)>) -> Result<bool, RangeError> {
+fn range_walk(v: &Version, mut keyed: Vec<(Key, &Event)>) -> bool {
     // Stable: equal versions keep document order.
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
     let mut affected = false;
@@ -190,5 +190,5 @@ fn range_walk(v: &Version, mut keyed: Vec<(Key, &Event)>) -> Result<bool, RangeE
             _ => {}
         }
     }
-    Ok(affected)
+    affected
 }
