@@ -113,6 +113,11 @@ impl Scheme {
 }
 
 /// A parsed version of some [`Scheme`]; `Ord` is that scheme's ordering.
+///
+/// Caution: Maven's real `ComparableVersion` order, reproduced here, is not transitive for some
+/// odd qualifier mixes (`9` < `9ga.11-GA` < `9-Final-cr.10-1` yet `9` > `9-Final-cr.10-1`), and
+/// the standard library's sorts may panic on a non-total order. Compare pairs freely; sort
+/// untrusted Maven versions only with a sort that tolerates it (as [`range`] does).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Version {
     /// See [`Scheme::SemVer`].
