@@ -452,7 +452,7 @@ fn gen_pep440(r: &mut Rng) -> String {
 fn gen_dpkg(r: &mut Rng) -> String {
     let pieces = [
         "0", "1", "2", "10", "01", "a", "b", "z", "A", ".", "+", "~", "~~", "~rc", "dfsg",
-        "ubuntu", "deb", "+b", ".", "0", "9", "p",
+        "ubuntu", "deb", "+b", ".", "0", "9", "p", "\u{e9}", "\u{3b1}",
     ];
     let mut s = String::new();
     if r.chance(20) {
@@ -480,7 +480,7 @@ fn gen_dpkg(r: &mut Rng) -> String {
 fn gen_rpm(r: &mut Rng) -> String {
     let pieces = [
         "0", "1", "2", "10", "01", "a", "b", "z", "A", ".", "_", "+", "~", "^", "rc", "git", "el9",
-        "fc38", "..", "", "p",
+        "fc38", "..", "", "p", "\u{e9}", "\u{3b1}",
     ];
     let mut s = String::new();
     if r.chance(20) {
