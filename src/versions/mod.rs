@@ -4,6 +4,25 @@
 //! ordering [`Scheme`] per ecosystem, package-name normalization, [`compare`] and the OSV
 //! `affected` evaluation ([`is_affected`], re-exported from [`range`]). Each ecosystem's real
 //! ordering lives in its own file; they share the tiny helpers at the bottom of this file.
+//!
+//! How the scan uses it: map the component's purl to an ecosystem, keep the advisories whose
+//! ecosystem it [`Ecosystem::matches_advisory`] and whose normalized name is the component's,
+//! then ask [`is_affected`]. An `Err` is an "unparseable version", never a panic.
+//!
+//! ```
+//! use stella_bundle::versions::{is_affected, Ecosystem, Range};
+//!
+//! let comp = Ecosystem::from_purl("deb", Some("debian"), Some("debian-12")).expect("known type");
+//! let adv = Ecosystem::from_osv("Debian:12");
+//! assert!(comp.matches_advisory(&adv));
+//! assert_eq!(comp.purl_package_name(Some("debian"), "openssl"), adv.normalize_name("openssl"));
+//! let ranges: Vec<Range> = serde_json::from_str(
+//!     r#"[{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.0.11-1~deb12u1"}]}]"#,
+//! )
+//! .expect("OSV ranges");
+//! assert_eq!(is_affected(&adv, "3.0.9-1", &ranges, &[]), Ok(true));
+//! assert_eq!(is_affected(&adv, "3.0.11-1~deb12u2", &ranges, &[]), Ok(false));
+//! ```
 
 mod apk;
 mod dpkg;
