@@ -1,34 +1,61 @@
 #!/usr/bin/env bash
 # Installs the reference implementations that tests/versions.rs compares against:
 #   python3-rpm (rpm.labelCompare, system python), dpkg (dpkg --compare-versions),
-#   libmaven3-core-java (maven-artifact ComparableVersion), Python `packaging` (latest, and 21.3
-#   for LegacyVersion), npm `semver`. Idempotent and quiet: checks before installing.
+#   libmaven3-core-java (maven-artifact ComparableVersion), ruby (Gem::Version), Python
+#   `packaging` (latest, and 21.3 for LegacyVersion), npm `semver`.
+# Idempotent and quiet: checks before installing; prints only on failure.
 set -euo pipefail
 
 CACHE="${STELLA_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stella-bundle}"
 mkdir -p "$CACHE"
 
-apt_missing=()
-have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for p in dpkg python3-rpm libmaven3-core-java; do
-  have_pkg "$p" || apt_missing+=("$p")
-done
-command -v java >/dev/null 2>&1 || apt_missing+=(default-jre-headless)
-command -v node >/dev/null 2>&1 || apt_missing+=(nodejs npm)
-if ((${#apt_missing[@]})); then
+apt_updated=""
+apt_install() { # packages...
+  local sudo="" log
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  log=$(mktemp)
   export DEBIAN_FRONTEND=noninteractive
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq >/dev/null
-  $SUDO apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+  if ! { { [ -n "$apt_updated" ] || $sudo apt-get update -qq; } &&
+    $sudo apt-get install -y -qq --no-install-recommends "$@"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "install-test-deps: apt-get install $* failed" >&2
+    exit 1
+  fi
+  apt_updated=1
+  rm -f "$log"
+}
+
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+missing=()
+for p in dpkg python3-rpm libmaven3-core-java; do
+  have_pkg "$p" || missing+=("$p")
+done
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+command -v ruby >/dev/null 2>&1 || missing+=(ruby)
+command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+PY="${STELLA_PYTHON:-python3}"
+need_py=""
+for d in packaging-latest packaging-21; do
+  [ -f "$CACHE/py/$d/.installed" ] || need_py=1
+done
+if [ -n "$need_py" ]; then
+  "$PY" -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+fi
+if ((${#missing[@]})); then
+  apt_install "${missing[@]}"
 fi
 
-PY="${STELLA_PYTHON:-python3}"
-py_target() { # dir spec
+export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+pip_flags=(-q --no-warn-script-location)
+# Installing into a private --target folder is safe even on an externally managed Python.
+if [ -n "$need_py" ] && "$PY" -m pip install --help 2>/dev/null | grep -q -- --break-system-packages; then
+  pip_flags+=(--break-system-packages)
+fi
+py_target() { # dir requirement
   if [ ! -f "$CACHE/py/$1/.installed" ]; then
     rm -rf "$CACHE/py/$1"
-    "$PY" -m pip install -q --disable-pip-version-check --no-warn-script-location \
-      --target "$CACHE/py/$1" "$2" >/dev/null
+    "$PY" -m pip install "${pip_flags[@]}" --target "$CACHE/py/$1" "$2" >/dev/null
     touch "$CACHE/py/$1/.installed"
   fi
 }

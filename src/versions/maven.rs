@@ -1,8 +1,10 @@
 //! Maven ordering: the rules of `org.apache.maven.artifact.versioning.ComparableVersion`
-//! (Maven 3.8): items split at `.`, `-` and digit/letter transitions into nested lists, numbers
+//! (Maven 3.8.7, checked against its jar): items split at `.`, `-` and digit/letter transitions
+//! into nested lists (a qualifier after other items opens its own list, so `1.foo` = `1-foo`), numbers
 //! compared numerically, qualifiers `alpha` < `beta` < `milestone` < `rc`/`cr` < `snapshot` <
 //! release (`""`, `ga`, `final`, `release`) < `sp` < anything else (alphabetically), `a1`/`b1`/`m1`
-//! shorthands, trailing null items removed from every list. Case-insensitive (ASCII).
+//! shorthands, trailing null items removed from every list. Case-insensitive (Unicode lower-casing,
+//! as Java's); only ASCII digits are digits (Java would also take other Unicode digits).
 
 use std::cmp::Ordering;
 
@@ -134,7 +136,8 @@ fn normalize(list: &mut Vec<Item>) {
 /// pushed as an empty list and attached to its parent when closed, innermost first, which is the
 /// order `ComparableVersion` normalizes them in.
 fn parse_items(version: &str) -> Vec<Item> {
-    let v = version.to_ascii_lowercase();
+    // Java's toLowerCase(Locale.ENGLISH): full Unicode lower-casing.
+    let v = version.to_lowercase();
     let mut stack: Vec<Vec<Item>> = vec![Vec::new()];
     let mut is_digit = false;
     let mut start = 0;
@@ -157,6 +160,10 @@ fn parse_items(version: &str) -> Vec<Item> {
             }
         } else if c.is_ascii_digit() {
             if !is_digit && i > start {
+                // A qualifier opens its own sublist unless it starts the current one.
+                if stack.last().is_some_and(|l| !l.is_empty()) {
+                    stack.push(Vec::new());
+                }
                 push(&mut stack, string_item(&v[start..i], true));
                 start = i;
                 stack.push(Vec::new());
@@ -172,6 +179,9 @@ fn parse_items(version: &str) -> Vec<Item> {
         }
     }
     if v.len() > start {
+        if !is_digit && stack.last().is_some_and(|l| !l.is_empty()) {
+            stack.push(Vec::new());
+        }
         push(&mut stack, parse_item(is_digit, &v[start..]));
     }
     // Close the lists innermost first: normalize, then attach to the parent.
@@ -187,7 +197,7 @@ fn parse_items(version: &str) -> Vec<Item> {
 
 impl MavenVersion {
     /// Parses any non-empty string (Maven accepts every string as a version); non-ASCII
-    /// characters are treated as letters.
+    /// characters are letters.
     pub fn parse(input: &str) -> Result<MavenVersion, VersionError> {
         if input.is_empty() {
             return Err(VersionError::Empty);

@@ -4,6 +4,25 @@
 //! ordering [`Scheme`] per ecosystem, package-name normalization, [`compare`] and the OSV
 //! `affected` evaluation ([`is_affected`], re-exported from [`range`]). Each ecosystem's real
 //! ordering lives in its own file; they share the tiny helpers at the bottom of this file.
+//!
+//! How the scan uses it: map the component's purl to an ecosystem, keep the advisories whose
+//! ecosystem it [`Ecosystem::matches_advisory`] and whose normalized name is the component's,
+//! then ask [`is_affected`]. An `Err` is an "unparseable version", never a panic.
+//!
+//! ```
+//! use stella_bundle::versions::{is_affected, Ecosystem, Range};
+//!
+//! let comp = Ecosystem::from_purl("deb", Some("debian"), Some("debian-12")).expect("known type");
+//! let adv = Ecosystem::from_osv("Debian:12");
+//! assert!(comp.matches_advisory(&adv));
+//! assert_eq!(comp.purl_package_name(Some("debian"), "openssl"), adv.normalize_name("openssl"));
+//! let ranges: Vec<Range> = serde_json::from_str(
+//!     r#"[{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.0.11-1~deb12u1"}]}]"#,
+//! )
+//! .expect("OSV ranges");
+//! assert_eq!(is_affected(&adv, "3.0.9-1", &ranges, &[]), Ok(true));
+//! assert_eq!(is_affected(&adv, "3.0.11-1~deb12u2", &ranges, &[]), Ok(false));
+//! ```
 
 mod apk;
 mod dpkg;
@@ -113,6 +132,11 @@ impl Scheme {
 }
 
 /// A parsed version of some [`Scheme`]; `Ord` is that scheme's ordering.
+///
+/// Caution: Maven's real `ComparableVersion` order, reproduced here, is not transitive for some
+/// odd qualifier mixes (`9` < `9ga.11-GA` < `9-Final-cr.10-1` yet `9` > `9-Final-cr.10-1`), and
+/// the standard library's sorts may panic on a non-total order. Compare pairs freely; sort
+/// untrusted Maven versions only with a sort that tolerates it (as [`range`] does).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Version {
     /// See [`Scheme::SemVer`].
@@ -265,6 +289,14 @@ impl Ecosystem {
     /// The ordering this ecosystem uses.
     pub fn scheme(&self) -> Scheme {
         self.scheme
+    }
+
+    /// Parses a version in this ecosystem's ordering, to compare it many times.
+    pub fn parse(&self, version: &str) -> Result<Version, VersionError> {
+        match self.scheme {
+            Scheme::ExactOnly => Err(VersionError::Unordered(self.osv_name())),
+            s => s.parse(version),
+        }
     }
 
     /// The OSV string, `Base` or `Base:release`.
@@ -433,7 +465,7 @@ pub(crate) fn cmp_digits(a: &str, b: &str) -> Ordering {
 /// An unbounded non-negative integer kept as its digits without leading zeros, so that the
 /// derived order is numeric.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct Num(String);
+pub(crate) struct Num(String);
 
 impl Num {
     pub(crate) fn new(digits: &str) -> Num {

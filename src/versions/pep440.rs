@@ -5,7 +5,9 @@
 //! local versions), with the regex's backtracking reproduced by trying the alternatives in its
 //! priority order. The order is `packaging`'s `_cmpkey`. A string that is not PEP 440 is a legacy
 //! version: ordered by the old `LegacyVersion` key and before every valid version, as
-//! `packaging` < 22 did. Only empty and over-long strings are errors.
+//! `packaging` < 22 did. Only empty and over-long strings are errors. Known gap: Python's
+//! case-insensitive regex also lets a few non-ASCII letters (U+017F, U+212A, ...) stand for
+//! ASCII ones; here any non-ASCII character makes a legacy version.
 
 use std::cmp::Ordering;
 
@@ -55,7 +57,7 @@ enum LocalPart {
 impl Pep440 {
     /// Parses a PyPI version; never fails except on empty or over-long input.
     pub fn parse(input: &str) -> Result<Pep440, VersionError> {
-        if input.trim().is_empty() {
+        if input.trim_matches(py_space).is_empty() {
             return Err(VersionError::Empty);
         }
         match parse_valid(input) {
@@ -158,8 +160,14 @@ const PRE_LABELS: [&str; 8] = ["alpha", "a", "beta", "b", "preview", "pre", "c",
 /// Normalized pre-release kind per label: a=0, b=1, rc=2.
 const PRE_KIND: [u8; 8] = [0, 0, 1, 1, 2, 2, 2, 2];
 
+/// Python's `str.isspace()` / regex `\s`: Unicode White_Space plus the ASCII information
+/// separators U+001C..U+001F, which Rust's `char::is_whitespace` leaves out.
+fn py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
 fn parse_valid(input: &str) -> Option<Valid> {
-    let s = input.trim();
+    let s = input.trim_matches(py_space);
     if !s.is_ascii() {
         return None;
     }
@@ -262,7 +270,7 @@ fn match_local(b: &[u8], i: usize) -> Option<Caps> {
     }
     let rest = text(b, i + 1, b.len());
     let mut parts = Vec::new();
-    for p in rest.split(|c: char| matches!(c, '-' | '_' | '.')) {
+    for p in rest.split(['-', '_', '.']) {
         if p.is_empty()
             || !p
                 .bytes()

@@ -171,12 +171,25 @@ pub fn range_contains(scheme: Scheme, version: &str, events: &[Event]) -> Result
     if has_limit && !unlimited && !limits.iter().any(|l| v < *l) {
         return Ok(false);
     }
-    range_walk(&v, keyed)
+    Ok(range_walk(&v, keyed))
 }
 
-fn range_walk(v: &Version, mut keyed: Vec<(Key, &Event)>) -> Result<bool, RangeError> {
-    // Stable: equal versions keep document order.
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+/// Stable insertion sort: equal versions keep document order. Not `sort_by`: some real
+/// orderings are not total (Maven's `ComparableVersion` is not transitive, e.g. `9` <
+/// `9ga.11-GA` < `9-Final-cr.10-1` but `9` > `9-Final-cr.10-1`), and the standard sorts may
+/// panic on such input. Ranges hold a handful of events, so quadratic time is fine.
+fn sort_events(keyed: &mut [(Key, &Event)]) {
+    for i in 1..keyed.len() {
+        let mut j = i;
+        while j > 0 && keyed[j - 1].0 > keyed[j].0 {
+            keyed.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
+fn range_walk(v: &Version, mut keyed: Vec<(Key, &Event)>) -> bool {
+    sort_events(&mut keyed);
     let mut affected = false;
     for (key, ev) in &keyed {
         let cmp = match key {
@@ -190,5 +203,5 @@ fn range_walk(v: &Version, mut keyed: Vec<(Key, &Event)>) -> Result<bool, RangeE
             _ => {}
         }
     }
-    Ok(affected)
+    affected
 }

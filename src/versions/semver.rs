@@ -68,15 +68,13 @@ impl SemVer {
             None => (s, None),
         };
         let mut nums: [Num; 3] = Default::default();
-        let mut count = 0;
-        for part in core.split('.') {
+        for (k, part) in core.split('.').enumerate() {
             if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(err("version core must be dot-separated numbers"));
             }
-            if count < 3 {
-                nums[count] = Num::new(part);
+            if let Some(slot) = nums.get_mut(k) {
+                *slot = Num::new(part);
             }
-            count += 1;
         }
         let mut ids = Vec::new();
         if let Some(p) = pre {
