@@ -431,7 +431,7 @@ fn create_checks_limits() {
     let out = d.path().join("b.tar.zst");
     let mut o = opts(&k, &out, vec![root]);
     o.limits.max_entry = 5;
-    assert!(create(&o).is_err());
+    assert!(matches!(create(&o), Err(BundleError::Input(_))));
     assert!(!out.exists());
 }
 
