@@ -1252,3 +1252,43 @@ mod fuzz {
         }
     }
 }
+
+/// securesystemslib (if installed: `pip install securesystemslib cryptography`) matches our key
+/// id without help and verifies the envelope of a sample bundle.
+#[test]
+fn securesystemslib_verifies_sample_envelope() {
+    let probe = Command::new("python3")
+        .args(["-c", "import securesystemslib.dsse, cryptography"])
+        .output();
+    if !probe.map(|o| o.status.success()).unwrap_or(false) {
+        eprintln!("skipping: python3 securesystemslib not installed");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let env = d.path().join("env.json");
+    let raw =
+        zstd::decode_all(&fs::read(repo().join("bundles/osv-demo.tar.zst")).unwrap()[..]).unwrap();
+    let mut ar = tar::Archive::new(&raw[..]);
+    let mut first = ar.entries().unwrap().next().unwrap().unwrap();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut first, &mut bytes).unwrap();
+    fs::write(&env, &bytes).unwrap();
+    let script = r#"
+import json, sys
+from securesystemslib.signer import SSlibKey
+from securesystemslib.dsse import Envelope
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+key = SSlibKey.from_crypto(load_pem_public_key(open(sys.argv[1], "rb").read()))
+env = Envelope.from_dict(json.load(open(sys.argv[2])))
+print(" ".join(env.verify([key], 1).keys()))
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .arg(repo().join("bundles/demo-key.pub"))
+        .arg(&env)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let demo = PublicKey::load(&repo().join("bundles/demo-key.pub")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), demo.keyid());
+}
