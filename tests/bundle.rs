@@ -932,6 +932,23 @@ fn hostile_stream_problems() {
     expect_fail(&zst(&pax), &t, &l, |e| {
         matches!(e, VerifyError::Corrupt { .. })
     });
+    // a pax path overrides a safe ustar name: the pax path is the one checked
+    let mut pax = raw_tar(&[env_entry(&k, &[("data/a.json", A)])]);
+    pax.truncate(pax.len() - 1024);
+    let mut tail = raw_tar(&[
+        H {
+            name: b"PaxHeaders/x".to_vec(),
+            kind: b'x',
+            data: b"16 path=../../x\n".to_vec(),
+            link: vec![],
+        },
+        reg("data/a.json", A),
+    ]);
+    pax.append(&mut tail);
+    let msg = expect_fail(&zst(&pax), &t, &l, |e| {
+        matches!(e, VerifyError::UnsafePath { .. })
+    });
+    assert!(msg.contains("../../x"), "{msg}");
 }
 
 #[test]
