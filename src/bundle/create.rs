@@ -178,7 +178,7 @@ pub fn create(opts: &CreateOptions<'_>) -> Result<CreatedBundle> {
     for p in &mut planned {
         let (size, sha) = hash_input(p, opts)?;
         if size > opts.limits.max_entry {
-            return Err(BundleError::Usage(format!(
+            return Err(BundleError::Input(format!(
                 "{}: {size} bytes is over the per-entry limit of {}",
                 p.path.display(),
                 opts.limits.max_entry
@@ -186,7 +186,7 @@ pub fn create(opts: &CreateOptions<'_>) -> Result<CreatedBundle> {
         }
         total = total.saturating_add(size);
         if total > opts.limits.max_total {
-            return Err(BundleError::Usage(format!(
+            return Err(BundleError::Input(format!(
                 "inputs total over the limit of {} bytes",
                 opts.limits.max_total
             )));
@@ -217,7 +217,7 @@ pub fn create(opts: &CreateOptions<'_>) -> Result<CreatedBundle> {
         .map_err(|e| BundleError::Usage(format!("cannot serialize statement: {e}")))?;
     let envelope = Envelope::sign(PAYLOAD_TYPE_INTOTO, &payload, opts.key).to_json();
     if envelope.len() as u64 > opts.limits.max_envelope {
-        return Err(BundleError::Usage(format!(
+        return Err(BundleError::Input(format!(
             "the envelope would be {} bytes, over the limit of {}: split the inputs into several bundles",
             envelope.len(),
             opts.limits.max_envelope
@@ -401,7 +401,7 @@ fn hash_input(p: &Planned, opts: &CreateOptions<'_>) -> Result<(u64, String)> {
         // The validator needs the whole document (it parses it); only one file is held at a time.
         let len = f.metadata().map_err(|e| BundleError::io(&p.path, e))?.len();
         if len > opts.limits.max_entry {
-            return Err(BundleError::Usage(format!(
+            return Err(BundleError::Input(format!(
                 "{}: {len} bytes is over the per-entry limit of {}",
                 p.path.display(),
                 opts.limits.max_entry

@@ -163,9 +163,12 @@ pub enum BundleError {
         /// The validator's message.
         msg: String,
     },
-    /// A bad option value (created time, kind, sequence, base, ...).
+    /// A bad option value (created time, kind, sequence, base, ...): exit 2.
     #[error("{0}")]
     Usage(String),
+    /// Inputs that cannot make a valid bundle (over the size limits, ...).
+    #[error("{0}")]
+    Input(String),
     /// `trust remove` of a key id that is not in the store.
     #[error("key {0} is not in the trust store")]
     UnknownKey(String),

@@ -25,6 +25,6 @@ pub use limits::Limits;
 pub use statement::{BundlePredicate, BundleStatement, Kind, Statement, Subject};
 pub use trust::{TrustSet, TrustStore, TrustedKey};
 pub use verify::{
-    inspect, verify_file, Bundle, Discard, Inspection, PayloadEntry, Sink, Spool, Unverified,
-    Verified,
+    inspect, inspect_reader, verify_file, Bundle, Discard, Inspection, PayloadEntry, Sink, Spool,
+    Unverified, Verified,
 };

@@ -151,7 +151,12 @@ pub struct PayloadEntry {
     pub spooled: Option<PathBuf>,
 }
 
-/// A bundle file, in state `S`.
+/// A bundle file, in state `S`. Only `Bundle<Verified>` exposes the statement and entries:
+///
+/// ```compile_fail
+/// let b = stella_bundle::bundle::Bundle::open("x.tar.zst").unwrap();
+/// let _ = b.statement(); // an unverified bundle has no statement
+/// ```
 #[derive(Debug)]
 pub struct Bundle<S> {
     path: PathBuf,
