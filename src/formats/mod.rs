@@ -16,7 +16,13 @@
 //!   `csaf_security_advisory` (both carry `product_status`); other categories are refused.
 //!
 //! Documents are parsed with typed serde structs: fields we do not use are skipped while reading,
-//! so memory grows with the extracted records, not with the document.
+//! so memory grows with the extracted records, not with the document. CycloneDX components are
+//! turned into records while the array is read (no raw copy of the list). `parse*` read the
+//! bytes twice (detection, then the typed pass) and copy them never. Measured by
+//! `tests/formats_memory.rs`: a 48 MB BOM with 60,000 components raises peak RSS by ~42 MB.
+//!
+//! Errors are [`FormatError`]s naming the construct and the JSON path; defects that do not make
+//! a document meaningless are [`Warning`]s (`invalid_purl`: the component is kept without purl).
 
 mod csaf;
 mod cyclonedx;
