@@ -205,7 +205,7 @@ fn cyclonedx_sboms_match_independent_counts() {
         assert_eq!(purls + invalid, top_purls + meta_purls, "{rel} purls");
         assert_eq!(sbom.dependencies.len(), deps, "{rel} dependency edges");
         assert_eq!(
-            sbom.artifact_purl().canonical,
+            sbom.artifact.purl.as_ref().unwrap().canonical,
             Purl::parse(v["metadata"]["component"]["purl"].as_str().unwrap())
                 .unwrap()
                 .canonical
@@ -382,7 +382,7 @@ fn spdx_documents_match_independent_counts() {
         Some("SPDXRef-Package-hello-server-src")
     );
     assert_eq!(
-        sbom.artifact_purl().canonical,
+        sbom.artifact.purl.as_ref().unwrap().canonical,
         "pkg:deb/debian/libselinux1-dev@3.1-3?arch=s390x"
     );
 }
@@ -431,7 +431,10 @@ fn spdx_described_by_relationship_and_package_manager_underscore() {
         {"spdxElementId":"SPDXRef-app","relationshipType":"DESCRIBED_BY","relatedSpdxElement":"SPDXRef-DOCUMENT"},
         {"spdxElementId":"SPDXRef-dep","relationshipType":"DEPENDENCY_OF","relatedSpdxElement":"SPDXRef-app"}]}"#;
     let sbom = parse_sbom(doc).unwrap();
-    assert_eq!(sbom.artifact_purl().canonical, "pkg:generic/app@2");
+    assert_eq!(
+        sbom.artifact.purl.as_ref().unwrap().canonical,
+        "pkg:generic/app@2"
+    );
     assert_eq!(
         sbom.components[0].purl.as_ref().unwrap().canonical,
         "pkg:pypi/dep-lib@1.0"

@@ -4,7 +4,8 @@
 //! The product tree is walked (`branches` recursively, `full_product_names`, `relationships`)
 //! to map each product id to `product_identification_helper.purl`. A relationship product
 //! ("component C default_component_of product X") becomes product X's purl with component C's
-//! purl. A product id (or group id) used in a vulnerability but not defined in the tree is a
+//! purl (relationships are resolved one level deep, against branch and full product names). A
+//! product id (or group id) used in a vulnerability but not defined in the tree is a
 //! [`FormatError::UnresolvedCsafProduct`].
 //!
 //! Status lists: `known_affected`, `first_affected`, `last_affected` -> affected;

@@ -101,7 +101,7 @@ struct RawReference {
     id: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct RawAnalysis {
     state: Option<String>,
     justification: Option<String>,
@@ -418,13 +418,7 @@ fn vex(
             });
             continue;
         };
-        let analysis = v.analysis.unwrap_or(RawAnalysis {
-            state: None,
-            justification: None,
-            response: None,
-            detail: None,
-            last_updated: None,
-        });
+        let analysis = v.analysis.unwrap_or_default();
         let status = match status(analysis.state.as_deref(), &format!("{path}.analysis.state")) {
             Ok(s) => s,
             Err(e) => {

@@ -16,7 +16,13 @@
 //!   `csaf_security_advisory` (both carry `product_status`); other categories are refused.
 //!
 //! Documents are parsed with typed serde structs: fields we do not use are skipped while reading,
-//! so memory grows with the extracted records, not with the document.
+//! so memory grows with the extracted records, not with the document. CycloneDX components are
+//! turned into records while the array is read (no raw copy of the list). `parse*` read the
+//! bytes twice (detection, then the typed pass) and copy them never. Measured by
+//! `tests/formats_memory.rs`: a 48 MB BOM with 60,000 components raises peak RSS by ~42 MB.
+//!
+//! Errors are [`FormatError`]s naming the construct and the JSON path; defects that do not make
+//! a document meaningless are [`Warning`]s (`invalid_purl`: the component is kept without purl).
 
 mod csaf;
 mod cyclonedx;
@@ -29,12 +35,13 @@ mod spdx;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
+pub use csaf::parse_csaf;
+pub use cyclonedx::{parse_cyclonedx_sbom, parse_cyclonedx_vex};
 pub use error::FormatError;
+pub use openvex::parse_openvex;
 pub use osv::{OsvAffected, OsvRange, OsvRecord, OsvSeverity, RangeEvent};
 pub use purl::Purl;
 pub use spdx::parse_spdx;
-
-pub use cyclonedx::{parse_cyclonedx_sbom, parse_cyclonedx_vex};
 
 /// What a document is, decided from its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -144,22 +151,14 @@ pub struct Sbom {
     pub spec_version: String,
     /// CycloneDX `serialNumber` or SPDX `documentNamespace`.
     pub serial: Option<String>,
-    /// The artifact the SBOM describes; its purl is always present.
+    /// The artifact the SBOM describes; the parsers only build an `Sbom` whose artifact has a
+    /// valid purl (`artifact.purl` is `Some`).
     pub artifact: Component,
-    /// Every other component, nested CycloneDX components flattened in document order.
+    /// Every other component. CycloneDX: `$.components` in document order, each nested
+    /// component just before its parent, then the artifact's own nested components.
     pub components: Vec<Component>,
     pub dependencies: Vec<Dependency>,
     pub warnings: Vec<Warning>,
-}
-
-impl Sbom {
-    /// The artifact's canonical purl (always present).
-    pub fn artifact_purl(&self) -> &Purl {
-        self.artifact
-            .purl
-            .as_ref()
-            .expect("an Sbom is only built with an artifact purl")
-    }
 }
 
 /// The four VEX statuses.
@@ -294,9 +293,6 @@ pub fn parse_vex(bytes: &[u8]) -> Result<VexDocument, FormatError> {
         other => Err(wrong_kind("VEX", other)),
     }
 }
-
-pub use csaf::parse_csaf;
-pub use openvex::parse_openvex;
 
 fn wrong_kind(expected: &'static str, found: DocumentKind) -> FormatError {
     FormatError::WrongKind {
@@ -461,6 +457,30 @@ impl<'de> Deserialize<'de> for LooseStr {
     }
 }
 
+/// Visitor methods that accept any scalar (string, bool, number, null) as `$value`.
+macro_rules! scalars_give {
+    ($value:expr) => {
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+}
+
 /// What detection looks at; everything is optional and tolerant of odd types, so detection only
 /// fails on malformed syntax. Arrays are counted, not kept.
 #[derive(Default)]
@@ -536,24 +556,7 @@ impl<'de> Deserialize<'de> for Probe {
                 while a.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(Probe::default())
             }
-            fn visit_str<E>(self, _: &str) -> Result<Probe, E> {
-                Ok(Probe::default())
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Probe, E> {
-                Ok(Probe::default())
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Probe, E> {
-                Ok(Probe::default())
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Probe, E> {
-                Ok(Probe::default())
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Probe, E> {
-                Ok(Probe::default())
-            }
-            fn visit_unit<E>(self) -> Result<Probe, E> {
-                Ok(Probe::default())
-            }
+            scalars_give!(Probe::default());
         }
         d.deserialize_any(V)
     }
@@ -585,24 +588,7 @@ macro_rules! loose_map_probe {
                         while a.next_element::<IgnoredAny>()?.is_some() {}
                         Ok($ty::default())
                     }
-                    fn visit_str<E>(self, _: &str) -> Result<$ty, E> {
-                        Ok($ty::default())
-                    }
-                    fn visit_bool<E>(self, _: bool) -> Result<$ty, E> {
-                        Ok($ty::default())
-                    }
-                    fn visit_i64<E>(self, _: i64) -> Result<$ty, E> {
-                        Ok($ty::default())
-                    }
-                    fn visit_u64<E>(self, _: u64) -> Result<$ty, E> {
-                        Ok($ty::default())
-                    }
-                    fn visit_f64<E>(self, _: f64) -> Result<$ty, E> {
-                        Ok($ty::default())
-                    }
-                    fn visit_unit<E>(self) -> Result<$ty, E> {
-                        Ok($ty::default())
-                    }
+                    scalars_give!($ty::default());
                 }
                 d.deserialize_any(V)
             }
@@ -687,6 +673,16 @@ struct CountedSeq<T> {
     _t: std::marker::PhantomData<T>,
 }
 
+impl<T> CountedSeq<T> {
+    fn empty() -> Self {
+        CountedSeq {
+            total: 0,
+            matching: 0,
+            _t: std::marker::PhantomData,
+        }
+    }
+}
+
 trait Yes {
     fn yes(&self) -> bool;
 }
@@ -713,70 +709,21 @@ impl<'de, T: Deserialize<'de> + Yes> Deserialize<'de> for CountedSeq<T> {
                 self,
                 mut a: A,
             ) -> Result<Self::Value, A::Error> {
-                let (mut total, mut matching) = (0, 0);
+                let mut counted = CountedSeq::empty();
                 while let Some(item) = a.next_element::<T>()? {
-                    total += 1;
-                    matching += usize::from(item.yes());
+                    counted.total += 1;
+                    counted.matching += usize::from(item.yes());
                 }
-                Ok(CountedSeq {
-                    total,
-                    matching,
-                    _t: std::marker::PhantomData,
-                })
+                Ok(counted)
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut a: A,
             ) -> Result<Self::Value, A::Error> {
                 while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(CountedSeq {
-                    total: 0,
-                    matching: 0,
-                    _t: std::marker::PhantomData,
-                })
+                Ok(CountedSeq::empty())
             }
-            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(CountedSeq {
-                    total: 0,
-                    matching: 0,
-                    _t: std::marker::PhantomData,
-                })
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(CountedSeq {
-                    total: 0,
-                    matching: 0,
-                    _t: std::marker::PhantomData,
-                })
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(CountedSeq {
-                    total: 0,
-                    matching: 0,
-                    _t: std::marker::PhantomData,
-                })
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(CountedSeq {
-                    total: 0,
-                    matching: 0,
-                    _t: std::marker::PhantomData,
-                })
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(CountedSeq {
-                    total: 0,
-                    matching: 0,
-                    _t: std::marker::PhantomData,
-                })
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(CountedSeq {
-                    total: 0,
-                    matching: 0,
-                    _t: std::marker::PhantomData,
-                })
-            }
+            scalars_give!(CountedSeq::empty());
         }
         d.deserialize_any(V(std::marker::PhantomData))
     }
