@@ -26,6 +26,9 @@ pub enum Error {
     #[error(transparent)]
     Import(Box<crate::import::ImportError>),
 
+    #[error(transparent)]
+    Scan(#[from] crate::scan::ScanError),
+
     /// Wrong arguments that clap could not catch (exit 2).
     #[error("{0}")]
     Usage(String),
@@ -50,6 +53,8 @@ impl Error {
         match self {
             Error::Usage(_) => EXIT_USAGE,
             Error::Bundle(e) => e.exit_code(),
+            Error::Scan(crate::scan::ScanError::Busy { .. }) => EXIT_BUSY,
+            Error::Scan(crate::scan::ScanError::BadPurl(..)) => EXIT_USAGE,
             Error::Import(e) if e.is_verification_failure() => EXIT_VERIFICATION,
             _ => EXIT_FAILURE,
         }

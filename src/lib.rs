@@ -13,4 +13,5 @@ pub mod home;
 pub mod import;
 pub mod pg;
 pub mod progress;
+pub mod scan;
 pub mod versions;

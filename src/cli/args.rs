@@ -106,6 +106,48 @@ pub enum Command {
         #[arg(long, value_name = "TEXT", requires = "allow_older")]
         reason: Option<String>,
     },
+    /// Match SBOM components against advisories, apply VEX, store findings, write a signed manifest
+    Scan {
+        /// Artifact purl to scan (repeatable; default: every artifact with an SBOM)
+        #[arg(long = "artifact", value_name = "PURL")]
+        artifacts: Vec<String>,
+        /// Private key that signs the scan manifest
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        /// Where to write the manifest (default scan-<scan_id>.manifest.json)
+        #[arg(long, value_name = "FILE")]
+        manifest_out: Option<PathBuf>,
+        /// Exit 5 instead of waiting when another scan of an artifact is running
+        #[arg(long)]
+        no_wait: bool,
+        /// Seconds to wait for the archiver to archive the scan's WAL segment
+        #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+        archive_wait: u64,
+        /// Exit 1 when a finding has this status (affected, under_investigation, ...)
+        #[arg(long, value_name = "STATUS", value_parser = ["affected", "under_investigation", "not_affected", "fixed"])]
+        fail_on: Option<String>,
+    },
+    /// The findings of each artifact's latest scan
+    Findings {
+        /// Only this artifact (purl)
+        #[arg(long, value_name = "PURL")]
+        artifact: Option<String>,
+        /// Only this advisory (its id or an alias such as a CVE id)
+        #[arg(long, value_name = "ID")]
+        advisory: Option<String>,
+        /// Only this component (purl; without a version: every version)
+        #[arg(long, value_name = "PURL")]
+        component: Option<String>,
+        /// Only this status
+        #[arg(long, value_name = "STATUS", value_parser = ["affected", "under_investigation", "not_affected", "fixed"])]
+        status: Option<String>,
+        /// Output format (--json is the same as --format json)
+        #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json", "csv"])]
+        format: String,
+        /// At most this many findings
+        #[arg(long, value_name = "N")]
+        limit: Option<i64>,
+    },
 }
 
 /// Trust and size limits for reading bundles.

@@ -8,6 +8,7 @@ mod db_cmd;
 mod import_cmd;
 pub mod output;
 mod progress;
+mod scan_cmd;
 
 use crate::db::{DbTarget, Tenant};
 use crate::error::{Error, EXIT_USAGE};
@@ -107,6 +108,40 @@ fn dispatch(ctx: &Context, command: Command) -> Result<Report, Error> {
         Command::Trust(c) => bundle_cmd::trust(ctx, c),
         Command::Bundle(c) => bundle_cmd::bundle(ctx, c),
         Command::Verify { files, trust } => bundle_cmd::verify(ctx, &files, &trust),
+        Command::Scan {
+            artifacts,
+            key,
+            manifest_out,
+            no_wait,
+            archive_wait,
+            fail_on,
+        } => scan_cmd::scan(
+            ctx,
+            &artifacts,
+            &key,
+            manifest_out,
+            no_wait,
+            archive_wait,
+            fail_on.as_deref(),
+        ),
+        Command::Findings {
+            artifact,
+            advisory,
+            component,
+            status,
+            format,
+            limit,
+        } => scan_cmd::findings(
+            ctx,
+            scan_cmd::FindingsFilter {
+                artifact,
+                advisory,
+                component,
+                status,
+                limit,
+            },
+            &format,
+        ),
         Command::Import {
             files,
             trust,

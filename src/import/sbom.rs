@@ -125,7 +125,15 @@ pub(crate) fn load(
         docs.push(DocRow {
             hash: entry.sha256.clone(),
             path: entry.name.clone(),
-            artifact: sbom.artifact_purl().canonical.clone(),
+            artifact: sbom
+                .artifact
+                .purl
+                .as_ref()
+                .map(|p| p.canonical.clone())
+                .ok_or_else(|| ImportError::Invalid {
+                    file: ctx.file.into(),
+                    message: format!("entry {}: the SBOM's artifact has no purl", entry.name),
+                })?,
             json,
             raw,
         });

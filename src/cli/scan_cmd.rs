@@ -1,0 +1,241 @@
+//! `scan` and `findings`.
+
+use super::output::{Mode, Report};
+use super::Context;
+use crate::bundle::PrivateKey;
+use crate::db::DbError;
+use crate::error::{Error, EXIT_FAILURE};
+use crate::scan::{self, ScanRequest};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub fn scan(
+    ctx: &Context,
+    artifacts: &[String],
+    key: &Path,
+    manifest_out: Option<PathBuf>,
+    no_wait: bool,
+    archive_wait: u64,
+    fail_on: Option<&str>,
+) -> Result<Report, Error> {
+    let key = PrivateKey::load(key)?;
+    let mut client = ctx.connect()?;
+    let req = ScanRequest {
+        artifacts,
+        key: &key,
+        manifest_out,
+        no_wait,
+        archive_wait: Duration::from_secs(archive_wait),
+    };
+    let o = scan::run(&mut client, &ctx.tenant, &req)?;
+    for w in &o.warnings {
+        if ctx.mode != Mode::Quiet {
+            eprintln!("warning: {w}");
+        }
+    }
+    let c = &o.counts;
+    let human = format!(
+        "scan {}\n  {} artifacts, {} components ({} without purl), {} candidate matches\n  {} findings: {} affected, {} under investigation, {} not affected, {} fixed\n  result digest {}\n  restore point {} at {}\n  manifest {}",
+        o.scan_id,
+        c.artifacts,
+        c.components,
+        c.components_without_purl,
+        c.candidates,
+        c.findings,
+        c.affected,
+        c.under_investigation,
+        c.not_affected,
+        c.fixed,
+        o.result_digest,
+        o.restore_point.as_deref().unwrap_or("-"),
+        o.lsn.as_deref().unwrap_or("-"),
+        o.manifest.display()
+    );
+    let failing = match fail_on {
+        Some("affected") => c.affected,
+        Some("under_investigation") => c.under_investigation,
+        Some("not_affected") => c.not_affected,
+        Some("fixed") => c.fixed,
+        _ => 0,
+    };
+    let json = serde_json::json!({
+        "scan_id": o.scan_id, "manifest": o.manifest, "result_digest": o.result_digest, "counts": o.counts,
+        "restore_point": o.restore_point, "lsn": o.lsn, "warnings": o.warnings,
+    });
+    let report = Report::ok(json, human);
+    Ok(if failing > 0 {
+        report.with_code(EXIT_FAILURE)
+    } else {
+        report
+    })
+}
+
+pub struct FindingsFilter {
+    pub artifact: Option<String>,
+    pub advisory: Option<String>,
+    pub component: Option<String>,
+    pub status: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(serde::Serialize)]
+struct Row {
+    artifact_purl: String,
+    component_purl: String,
+    advisory_id: String,
+    aliases: Vec<String>,
+    status: String,
+    justification: Option<String>,
+    severity: Option<String>,
+}
+
+pub fn findings(ctx: &Context, f: FindingsFilter, format: &str) -> Result<Report, Error> {
+    let mut client = ctx.connect()?;
+    let artifact = f
+        .artifact
+        .as_deref()
+        .map(scan::canonical_artifact)
+        .transpose()?;
+    let (component, component_package) = match f.component.as_deref() {
+        Some(c) => match crate::formats::Purl::parse(c) {
+            Ok(p) if p.version.is_some() => (Some(p.canonical), None),
+            Ok(p) => (None, Some(p.package)),
+            Err(e) => {
+                return Err(Error::Usage(format!(
+                    "--component {c:?} is not a valid purl: {e}"
+                )))
+            }
+        },
+        None => (None, None),
+    };
+    let rows = client
+        .query(
+            "WITH latest AS (
+               SELECT DISTINCT ON (sa.artifact_purl) sa.artifact_purl, sa.scan_id
+               FROM scan_artifact sa JOIN scan_run sr ON sr.tenant_id = sa.tenant_id AND sr.scan_id = sa.scan_id
+               WHERE sa.tenant_id = $1 AND sr.status = 'done' AND ($2::text IS NULL OR sa.artifact_purl = $2)
+               ORDER BY sa.artifact_purl, sr.finished_at DESC, sa.scan_id)
+             SELECT f.artifact_purl, f.component_purl, f.advisory_id, f.aliases, f.status, f.justification, f.severity
+             FROM latest l JOIN finding f
+               ON f.tenant_id = $1 AND f.scan_id = l.scan_id AND f.artifact_purl = l.artifact_purl
+             WHERE ($3::text IS NULL OR f.advisory_id = $3 OR f.aliases @> ARRAY[$3::text])
+               AND ($4::text IS NULL OR f.component_purl = $4)
+               AND ($5::text IS NULL OR f.component_purl LIKE $5 || '@%')
+               AND ($6::text IS NULL OR f.status = $6)
+             ORDER BY f.artifact_purl COLLATE \"C\", f.component_purl COLLATE \"C\", f.advisory_id COLLATE \"C\"
+             LIMIT $7",
+            &[
+                &ctx.tenant.id,
+                &artifact,
+                &f.advisory,
+                &component,
+                &component_package,
+                &f.status,
+                &f.limit.unwrap_or(i64::MAX),
+            ],
+        )
+        .map_err(|e| DbError::query("reading findings", e))?;
+    let rows: Vec<Row> = rows
+        .iter()
+        .map(|r| Row {
+            artifact_purl: r.get(0),
+            component_purl: r.get(1),
+            advisory_id: r.get(2),
+            aliases: r.get(3),
+            status: r.get(4),
+            justification: r.get(5),
+            severity: r.get(6),
+        })
+        .collect();
+    let json = serde_json::json!({ "findings": rows });
+    let human = match format {
+        "json" => serde_json::to_string_pretty(&json).unwrap_or_default(),
+        "csv" => csv(&rows),
+        _ => table(&rows),
+    };
+    Ok(Report::ok(json, human))
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn csv(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "artifact_purl,component_purl,advisory_id,aliases,status,justification,severity\n",
+    );
+    for r in rows {
+        let fields = [
+            r.artifact_purl.clone(),
+            r.component_purl.clone(),
+            r.advisory_id.clone(),
+            r.aliases.join(" "),
+            r.status.clone(),
+            r.justification.clone().unwrap_or_default(),
+            r.severity.clone().unwrap_or_default(),
+        ];
+        out.push_str(
+            &fields
+                .iter()
+                .map(|f| csv_field(f))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push('\n');
+    }
+    out
+}
+
+fn table(rows: &[Row]) -> String {
+    if rows.is_empty() {
+        return "no findings".into();
+    }
+    let header = [
+        "ARTIFACT",
+        "COMPONENT",
+        "ADVISORY",
+        "ALIASES",
+        "STATUS",
+        "JUSTIFICATION",
+    ];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.artifact_purl.clone(),
+                r.component_purl.clone(),
+                r.advisory_id.clone(),
+                r.aliases.join(","),
+                r.status.clone(),
+                r.justification.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.len());
+    for c in &cells {
+        for (i, v) in c.iter().enumerate() {
+            widths[i] = widths[i].max(v.chars().count());
+        }
+    }
+    let line = |vals: &[String]| {
+        vals.iter()
+            .enumerate()
+            .map(|(i, v)| format!("{v:<w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(&header.map(String::from));
+    out.push('\n');
+    for c in &cells {
+        out.push_str(&line(c));
+        out.push('\n');
+    }
+    out.push_str(&format!("{} findings", rows.len()));
+    out
+}

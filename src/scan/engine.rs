@@ -1,0 +1,288 @@
+//! The matching engine: the components of the scanned SBOMs joined to the current, non-withdrawn
+//! advisories on (ecosystem, package name) in SQL, then each candidate evaluated in Rust with the
+//! ecosystem's real version order and the OSV range rules, then VEX applied (newest statement
+//! wins per vulnerability and product). Reads only; the same code runs in `scan` and in `replay`.
+
+use super::digest::{self, Finding};
+use crate::db::DbError;
+use crate::formats::Purl;
+use crate::versions::{self, Ecosystem, Range};
+use postgres::GenericClient;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
+
+/// Engine identity recorded in every manifest; a replay by another engine says so.
+pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The rules the engine applies (part of the policy digest).
+pub const ENGINE_RULES: &str = "osv-ranges/v1+vex-newest-wins/v1";
+
+/// The policy in force: hashed into `policy_sha256`.
+pub fn policy_json() -> serde_json::Value {
+    serde_json::json!({
+        "engine_rules": ENGINE_RULES,
+        "match": "purl type -> OSV ecosystem, normalized package name, ecosystem version order",
+        "withdrawn": "ignored",
+        "vex": "newest statement per (vulnerability or alias, product or component) wins; ties by document hash then position",
+        "default_status": "affected",
+    })
+}
+
+/// One scanned artifact and the SBOM read for it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ScannedSbom {
+    pub artifact_purl: String,
+    pub sbom_id: i64,
+    /// Hex sha256 of the SBOM document.
+    pub content_hash: String,
+}
+
+/// What the engine counted.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Counts {
+    pub artifacts: u64,
+    pub components: u64,
+    pub components_without_purl: u64,
+    pub components_unknown_ecosystem: u64,
+    pub candidates: u64,
+    pub unparseable_versions: u64,
+    pub components_without_version: u64,
+    pub findings: u64,
+    pub affected: u64,
+    pub not_affected: u64,
+    pub fixed: u64,
+    pub under_investigation: u64,
+}
+
+/// The engine's result.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// Canonically sorted.
+    pub findings: Vec<Finding>,
+    pub severities: BTreeMap<(String, String, String), Option<String>>,
+    pub counts: Counts,
+    /// Hex content hashes of the VEX documents whose statements decided a finding's status.
+    pub vex_used: BTreeSet<String>,
+    pub digest: String,
+}
+
+struct Statement {
+    ids: BTreeSet<String>,
+    product: Option<PurlKey>,
+    component: Option<PurlKey>,
+    status: String,
+    justification: Option<String>,
+    order: (Option<chrono::DateTime<chrono::Utc>>, Vec<u8>, i32),
+    vex_hash: String,
+}
+
+/// A purl compared as VEX compares products: exact, or by package when the statement names no
+/// version.
+#[derive(Debug, Clone)]
+struct PurlKey {
+    full: String,
+    package: String,
+    versioned: bool,
+}
+
+impl PurlKey {
+    fn new(s: &str) -> PurlKey {
+        match Purl::parse(s) {
+            Ok(p) => PurlKey {
+                full: p.canonical.clone(),
+                package: p.package.clone(),
+                versioned: p.version.is_some(),
+            },
+            Err(_) => PurlKey {
+                full: s.to_string(),
+                package: s.to_string(),
+                versioned: true,
+            },
+        }
+    }
+    fn matches(&self, target: &PurlKey) -> bool {
+        self.full == target.full || (!self.versioned && self.package == target.package)
+    }
+}
+
+fn q(what: &str) -> impl Fn(postgres::Error) -> DbError + '_ {
+    move |e| DbError::query(what, e)
+}
+
+/// Evaluate the given SBOMs against the advisories and VEX visible to `client`.
+pub fn evaluate(
+    client: &mut impl GenericClient,
+    tenant: Uuid,
+    sboms: &[ScannedSbom],
+) -> Result<Evaluation, DbError> {
+    let ids: Vec<i64> = sboms.iter().map(|s| s.sbom_id).collect();
+    let artifact_of: BTreeMap<i64, &str> = sboms
+        .iter()
+        .map(|s| (s.sbom_id, s.artifact_purl.as_str()))
+        .collect();
+    let mut counts = Counts {
+        artifacts: sboms.len() as u64,
+        ..Counts::default()
+    };
+    let row = client
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE purl IS NULL),
+                    count(*) FILTER (WHERE ecosystem LIKE 'purl:%'),
+                    count(*) FILTER (WHERE purl IS NOT NULL AND version IS NULL)
+             FROM sbom_component WHERE tenant_id = $1 AND sbom_id = ANY($2)",
+            &[&tenant, &ids],
+        )
+        .map_err(q("counting components"))?;
+    counts.components = row.get::<_, i64>(0) as u64;
+    counts.components_without_purl = row.get::<_, i64>(1) as u64;
+    counts.components_unknown_ecosystem = row.get::<_, i64>(2) as u64;
+    counts.components_without_version = row.get::<_, i64>(3) as u64;
+
+    let rows = client
+        .query(
+            "SELECT sc.sbom_id, sc.purl, sc.version, sc.ecosystem, a.advisory_id, a.aliases, a.severity,
+                    af.ecosystem, af.ranges, af.versions
+             FROM sbom_component sc
+             JOIN advisory_affected af
+               ON af.tenant_id = sc.tenant_id AND af.ecosystem_base = split_part(sc.ecosystem, ':', 1)
+              AND af.package_name = sc.package_name
+             JOIN advisory_current c
+               ON c.tenant_id = af.tenant_id AND c.advisory_pk = af.advisory_pk AND NOT c.withdrawn
+             JOIN advisory a ON a.tenant_id = c.tenant_id AND a.id = c.advisory_pk
+             WHERE sc.tenant_id = $1 AND sc.sbom_id = ANY($2) AND sc.purl IS NOT NULL AND sc.version IS NOT NULL",
+            &[&tenant, &ids],
+        )
+        .map_err(q("matching components to advisories"))?;
+    // (artifact, component, advisory) -> (aliases, severity)
+    let mut matched: BTreeMap<(String, String, String), (BTreeSet<String>, Option<String>)> =
+        BTreeMap::new();
+    for r in &rows {
+        counts.candidates += 1;
+        let sbom_id: i64 = r.get(0);
+        let purl: String = r.get(1);
+        let version: String = r.get(2);
+        let comp_eco = Ecosystem::from_osv(r.get::<_, &str>(3));
+        let advisory_id: String = r.get(4);
+        let aliases: Vec<String> = r.get(5);
+        let severity: Option<String> = r.get(6);
+        let adv_eco = Ecosystem::from_osv(r.get::<_, &str>(7));
+        if !comp_eco.matches_advisory(&adv_eco) {
+            continue;
+        }
+        let ranges: Vec<Range> =
+            serde_json::from_value(r.get::<_, serde_json::Value>(8)).unwrap_or_default();
+        let listed: Vec<String> = r.get(9);
+        let affected = match versions::is_affected(&adv_eco, &version, &ranges, &listed) {
+            Ok(a) => a,
+            Err(_) => {
+                counts.unparseable_versions += 1;
+                false
+            }
+        };
+        if affected {
+            let artifact = artifact_of
+                .get(&sbom_id)
+                .copied()
+                .unwrap_or_default()
+                .to_string();
+            let entry = matched
+                .entry((artifact, purl, advisory_id))
+                .or_insert_with(|| (BTreeSet::new(), None));
+            entry.0.extend(aliases);
+            if entry.1.is_none() {
+                entry.1 = severity;
+            }
+        }
+    }
+
+    // VEX statements about any id or alias involved.
+    let mut all_ids: BTreeSet<String> = BTreeSet::new();
+    for ((_, _, id), (aliases, _)) in &matched {
+        all_ids.insert(id.clone());
+        all_ids.extend(aliases.iter().cloned());
+    }
+    let all_ids: Vec<String> = all_ids.into_iter().collect();
+    let stmts: Vec<Statement> = if all_ids.is_empty() {
+        Vec::new()
+    } else {
+        client
+            .query(
+                "SELECT vs.vulnerability_id, vs.aliases, vs.product_purl, vs.component_purl, vs.status,
+                        vs.justification, vs.statement_time, vd.content_hash, vs.ordinal
+                 FROM vex_statement vs JOIN vex_document vd ON vd.tenant_id = vs.tenant_id AND vd.id = vs.vex_id
+                 WHERE vs.tenant_id = $1 AND (vs.vulnerability_id = ANY($2) OR vs.aliases && $2)",
+                &[&tenant, &all_ids],
+            )
+            .map_err(q("reading VEX statements"))?
+            .iter()
+            .map(|r| {
+                let mut ids: BTreeSet<String> = r.get::<_, Vec<String>>(1).into_iter().collect();
+                ids.insert(r.get(0));
+                let hash: Vec<u8> = r.get(7);
+                Statement {
+                    ids,
+                    product: r.get::<_, Option<&str>>(2).map(PurlKey::new),
+                    component: r.get::<_, Option<&str>>(3).map(PurlKey::new),
+                    status: r.get(4),
+                    justification: r.get(5),
+                    order: (r.get(6), hash.clone(), r.get(8)),
+                    vex_hash: hex::encode(hash),
+                }
+            })
+            .collect()
+    };
+
+    let mut findings = Vec::with_capacity(matched.len());
+    let mut severities = BTreeMap::new();
+    let mut vex_used = BTreeSet::new();
+    for ((artifact, component, advisory_id), (aliases, severity)) in matched {
+        let art = PurlKey::new(&artifact);
+        let comp = PurlKey::new(&component);
+        let winner = stmts
+            .iter()
+            .filter(|s| s.ids.contains(&advisory_id) || aliases.iter().any(|a| s.ids.contains(a)))
+            .filter(|s| match (&s.product, &s.component) {
+                (Some(p), Some(c)) => (p.matches(&art) || p.matches(&comp)) && c.matches(&comp),
+                (Some(p), None) => p.matches(&art) || p.matches(&comp),
+                (None, Some(c)) => c.matches(&comp),
+                (None, None) => false,
+            })
+            .max_by(|a, b| a.order.cmp(&b.order));
+        let (status, justification) = match winner {
+            Some(s) => {
+                vex_used.insert(s.vex_hash.clone());
+                (s.status.clone(), s.justification.clone())
+            }
+            None => ("affected".to_string(), None),
+        };
+        match status.as_str() {
+            "affected" => counts.affected += 1,
+            "not_affected" => counts.not_affected += 1,
+            "fixed" => counts.fixed += 1,
+            _ => counts.under_investigation += 1,
+        }
+        severities.insert(
+            (artifact.clone(), component.clone(), advisory_id.clone()),
+            severity,
+        );
+        findings.push(Finding {
+            artifact_purl: artifact,
+            component_purl: component,
+            advisory_id,
+            aliases: aliases.into_iter().collect(),
+            status,
+            justification,
+        });
+    }
+    digest::sort(&mut findings);
+    counts.findings = findings.len() as u64;
+    let digest = digest::result_digest(&findings);
+    Ok(Evaluation {
+        findings,
+        severities,
+        counts,
+        vex_used,
+        digest,
+    })
+}

@@ -1,0 +1,462 @@
+//! Scan: pick each artifact's latest SBOM, match its components against the advisories with
+//! each ecosystem's version rules, apply VEX, store the findings, mark the database point with a
+//! restore point, and write a signed manifest that names every input.
+//!
+//! Consistency: inside the scan's one transaction the input tables are locked in SHARE mode (an
+//! import waits a moment), the engine reads, the findings are written and the restore point is
+//! created before COMMIT, so the restore point's LSN is exactly the input state the scan read.
+//! `replay` recovers to that LSN and runs the same engine read-only.
+
+pub mod digest;
+pub mod engine;
+mod error;
+pub mod manifest;
+
+pub use engine::{evaluate, Counts, Evaluation, ScannedSbom};
+pub use error::ScanError;
+
+use crate::bundle::PrivateKey;
+use crate::db::locks::LockKey;
+use crate::db::{hot_queries, DbError, Tenant};
+use crate::formats::Purl;
+use manifest::{
+    DatabasePoint, Engine, FeedInput, Inputs, ResultSummary, SbomInput, ScanPredicate, VexInput,
+};
+use postgres::types::Type;
+use postgres::GenericClient;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// The input tables a scan reads, locked in SHARE mode in this order (the ledger first: an
+/// import takes it first too, so the two never deadlock).
+const INPUT_TABLES: &str =
+    "bundle_import, bundle_document, sbom_document, sbom_component, vex_document, vex_statement, advisory, advisory_affected, advisory_current";
+
+pub struct ScanRequest<'a> {
+    /// Artifacts (purls) to scan; empty = every artifact with an SBOM.
+    pub artifacts: &'a [String],
+    pub key: &'a PrivateKey,
+    /// Where to write the manifest; default `scan-<scan_id>.manifest.json`.
+    pub manifest_out: Option<PathBuf>,
+    /// Exit busy instead of waiting when another scan of an artifact runs.
+    pub no_wait: bool,
+    /// How long to wait for the archiver to archive the restore point's segment.
+    pub archive_wait: Duration,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScanOutcome {
+    pub scan_id: Uuid,
+    pub manifest: PathBuf,
+    pub result_digest: String,
+    pub counts: Counts,
+    pub restore_point: Option<String>,
+    pub lsn: Option<String>,
+    /// Problems that make the scan unreplayable or are worth a look (archive lag, ...).
+    pub warnings: Vec<String>,
+}
+
+fn q(what: &str) -> impl Fn(postgres::Error) -> ScanError + '_ {
+    move |e| ScanError::Db(DbError::query(what, e))
+}
+
+/// Canonical purl of a user-given artifact.
+pub fn canonical_artifact(s: &str) -> Result<String, ScanError> {
+    Purl::parse(s)
+        .map(|p| p.canonical)
+        .map_err(|e| ScanError::BadPurl(s.to_string(), e))
+}
+
+/// Which SBOM each artifact is scanned with: its newest import.
+pub fn latest_sboms(
+    client: &mut impl GenericClient,
+    tenant: &Tenant,
+    artifacts: &[String],
+) -> Result<Vec<ScannedSbom>, ScanError> {
+    let artifacts: Vec<String> = if artifacts.is_empty() {
+        let rows = client
+            .query(
+                "SELECT DISTINCT artifact_purl FROM sbom_document WHERE tenant_id = $1 ORDER BY 1",
+                &[&tenant.id],
+            )
+            .map_err(q("listing artifacts"))?;
+        if rows.is_empty() {
+            return Err(ScanError::NothingToScan(tenant.name.clone()));
+        }
+        rows.iter().map(|r| r.get(0)).collect()
+    } else {
+        let mut v = artifacts
+            .iter()
+            .map(|a| canonical_artifact(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mut out = Vec::with_capacity(artifacts.len());
+    for a in artifacts {
+        let row = client
+            .query_opt(hot_queries::LATEST_SBOM_OF_ARTIFACT.sql, &[&tenant.id, &a])
+            .map_err(q("finding the latest SBOM"))?
+            .ok_or_else(|| ScanError::UnknownArtifact(a.clone()))?;
+        out.push(ScannedSbom {
+            artifact_purl: a,
+            sbom_id: row.get(0),
+            content_hash: hex::encode(row.get::<_, Vec<u8>>(1)),
+        });
+    }
+    Ok(out)
+}
+
+/// The feed bundles in force: for each feed source, its newest bundle.
+fn feed_inputs(
+    client: &mut impl GenericClient,
+    tenant: &Tenant,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<FeedInput>, ScanError> {
+    let rows = client
+        .query(
+            "SELECT DISTINCT ON (b.source) b.source, b.bundle_sha256, b.import_id, b.created,
+                    (SELECT count(*) FROM bundle_document d WHERE d.tenant_id = b.tenant_id AND d.import_id = b.import_id)
+             FROM bundle_import b WHERE b.tenant_id = $1 AND b.kind = 'feed'
+             ORDER BY b.source, b.created DESC, b.import_id DESC",
+            &[&tenant.id],
+        )
+        .map_err(q("reading the feeds in force"))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let created: chrono::DateTime<chrono::Utc> = r.get(3);
+            FeedInput {
+                source: r.get(0),
+                bundle_sha256: hex::encode(r.get::<_, Vec<u8>>(1)),
+                import_id: r.get(2),
+                advisories: r.get(4),
+                created: created.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                age_seconds: (now - created).num_seconds(),
+            }
+        })
+        .collect())
+}
+
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Run a scan, store its findings and write its signed manifest.
+pub fn run(
+    client: &mut postgres::Client,
+    tenant: &Tenant,
+    req: &ScanRequest<'_>,
+) -> Result<ScanOutcome, ScanError> {
+    let scan_id = Uuid::new_v4();
+    let started = chrono::Utc::now();
+    let mut warnings = Vec::new();
+
+    // Resolve the artifacts first (outside the locks) to take one lock per artifact.
+    let planned = latest_sboms(client, tenant, req.artifacts)?;
+    let mut locked = Vec::new();
+    let result = (|| {
+        for s in &planned {
+            let key = LockKey::Scan {
+                tenant: tenant.id,
+                artifact_purl: &s.artifact_purl,
+            }
+            .key();
+            if req.no_wait {
+                let got: bool = client
+                    .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+                    .map_err(q("taking the scan lock"))?
+                    .get(0);
+                if !got {
+                    return Err(ScanError::Busy {
+                        artifact: s.artifact_purl.clone(),
+                    });
+                }
+            } else {
+                client
+                    .execute("SELECT pg_advisory_lock($1)", &[&key])
+                    .map_err(q("waiting for the scan lock"))?;
+            }
+            locked.push(key);
+        }
+        scan_locked(client, tenant, req, scan_id, started, &mut warnings)
+    })();
+    for key in locked {
+        let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&key]);
+    }
+    result
+}
+
+fn scan_locked(
+    client: &mut postgres::Client,
+    tenant: &Tenant,
+    req: &ScanRequest<'_>,
+    scan_id: Uuid,
+    started: chrono::DateTime<chrono::Utc>,
+    warnings: &mut Vec<String>,
+) -> Result<ScanOutcome, ScanError> {
+    let mut tx = client
+        .transaction()
+        .map_err(q("starting the scan transaction"))?;
+    tenant.ensure(&mut tx)?;
+    tx.batch_execute(&format!("LOCK TABLE {INPUT_TABLES} IN SHARE MODE"))
+        .map_err(q("locking the input tables"))?;
+    // Re-resolve under the lock: the SBOMs read are the ones in force at the restore point.
+    let sboms = latest_sboms(&mut tx, tenant, req.artifacts)?;
+    let eval = evaluate(&mut tx, tenant.id, &sboms)?;
+    let feeds = feed_inputs(&mut tx, tenant, started)?;
+    let finished = chrono::Utc::now();
+    let counts_json = serde_json::to_value(&eval.counts).unwrap_or_default();
+    let policy = crate::bundle::statement::canonical_json(&engine::policy_json());
+    let policy_sha = Sha256::digest(&policy).to_vec();
+    let digest_bytes = hex::decode(&eval.digest).unwrap_or_default();
+    tx.execute(
+        "INSERT INTO scan_run (tenant_id, scan_id, status, started_at, finished_at, engine_version, engine_rules,
+                               policy_sha256, result_digest, counts)
+         VALUES ($1, $2, 'done', $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            &tenant.id,
+            &scan_id,
+            &started,
+            &finished,
+            &engine::ENGINE_VERSION,
+            &engine::ENGINE_RULES,
+            &policy_sha,
+            &digest_bytes,
+            &counts_json,
+        ],
+    )
+    .map_err(q("recording the scan"))?;
+    for s in &sboms {
+        tx.execute(
+            "INSERT INTO scan_artifact (tenant_id, scan_id, artifact_purl, sbom_id) VALUES ($1, $2, $3, $4)",
+            &[&tenant.id, &scan_id, &s.artifact_purl, &s.sbom_id],
+        )
+        .map_err(q("recording the scanned artifacts"))?;
+    }
+    {
+        let sink = tx
+            .copy_in(
+                "COPY finding (tenant_id, scan_id, artifact_purl, component_purl, advisory_id, aliases, status, justification, severity) FROM STDIN BINARY",
+            )
+            .map_err(q("storing findings"))?;
+        let types = [
+            Type::UUID,
+            Type::UUID,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT_ARRAY,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+        ];
+        let mut w = postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
+        for f in &eval.findings {
+            let sev = eval
+                .severities
+                .get(&(
+                    f.artifact_purl.clone(),
+                    f.component_purl.clone(),
+                    f.advisory_id.clone(),
+                ))
+                .cloned()
+                .flatten();
+            w.write(&[
+                &tenant.id,
+                &scan_id,
+                &f.artifact_purl,
+                &f.component_purl,
+                &f.advisory_id,
+                &f.aliases,
+                &f.status,
+                &f.justification,
+                &sev,
+            ])
+            .map_err(q("storing findings"))?;
+        }
+        w.finish().map_err(q("storing findings"))?;
+    }
+    // The database point: a restore point while the inputs are still locked.
+    let name = format!("stella-scan-{scan_id}");
+    let point = tx
+        .query_one(
+            "SELECT pg_create_restore_point($1)::text,
+                    (SELECT timeline_id FROM pg_control_checkpoint())::bigint,
+                    (SELECT system_identifier::text FROM pg_control_system())",
+            &[&name],
+        )
+        .map_err(q(
+            "creating the restore point (needs a superuser or EXECUTE on pg_create_restore_point)",
+        ))?;
+    let lsn: String = point.get(0);
+    let timeline: i64 = point.get(1);
+    let system_identifier: String = point.get(2);
+    tx.execute(
+        "UPDATE scan_run SET restore_point = $3, lsn = $4::text::pg_lsn, timeline = $5 WHERE tenant_id = $1 AND scan_id = $2",
+        &[&tenant.id, &scan_id, &name, &lsn, &(timeline as i32)],
+    )
+    .map_err(q("recording the restore point"))?;
+    tx.commit().map_err(q("committing the scan"))?;
+
+    if let Some(w) = wait_archived(client, &lsn, req.archive_wait)? {
+        warnings.push(w);
+    }
+
+    let predicate = ScanPredicate {
+        scan_id: scan_id.to_string(),
+        tenant: tenant.name.clone(),
+        started: rfc3339(started),
+        finished: rfc3339(finished),
+        engine: Engine {
+            version: engine::ENGINE_VERSION.into(),
+            rules: engine::ENGINE_RULES.into(),
+        },
+        policy_sha256: hex::encode(&policy_sha),
+        inputs: Inputs {
+            sboms: sboms
+                .iter()
+                .map(|s| SbomInput {
+                    artifact_purl: s.artifact_purl.clone(),
+                    content_hash: s.content_hash.clone(),
+                })
+                .collect(),
+            vex: eval
+                .vex_used
+                .iter()
+                .map(|h| VexInput {
+                    content_hash: h.clone(),
+                })
+                .collect(),
+            feeds,
+        },
+        database: DatabasePoint {
+            system_identifier,
+            timeline,
+            restore_point: Some(name.clone()),
+            lsn: Some(lsn.clone()),
+        },
+        result: ResultSummary {
+            digest: eval.digest.clone(),
+            counts: eval.counts.clone(),
+        },
+    };
+    let (bytes, statement) =
+        manifest::sign(predicate, req.key).map_err(|e| ScanError::Manifest(e.to_string()))?;
+    let path = req
+        .manifest_out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("scan-{scan_id}.manifest.json")));
+    write_atomic(&path, &bytes).map_err(|source| ScanError::WriteManifest {
+        path: path.clone(),
+        source,
+    })?;
+    let hash = Sha256::digest(&bytes).to_vec();
+    client
+        .execute(
+            "INSERT INTO scan_manifest (tenant_id, scan_id, content_hash, envelope, doc) VALUES ($1, $2, $3, $4, $5)",
+            &[&tenant.id, &scan_id, &hash, &bytes, &statement],
+        )
+        .map_err(q("storing the manifest"))?;
+    refresh_risk(client, warnings);
+    Ok(ScanOutcome {
+        scan_id,
+        manifest: path,
+        result_digest: eval.digest,
+        counts: eval.counts,
+        restore_point: Some(name),
+        lsn: Some(lsn),
+        warnings: std::mem::take(warnings),
+    })
+}
+
+/// Switch to a new WAL segment and wait until the archiver has the restore point's segment.
+/// Returns a warning when the scan cannot be replayed yet.
+fn wait_archived(
+    client: &mut postgres::Client,
+    lsn: &str,
+    wait: Duration,
+) -> Result<Option<String>, ScanError> {
+    let mode: String = client
+        .query_one("SELECT current_setting('archive_mode')", &[])
+        .map_err(q("reading archive_mode"))?
+        .get(0);
+    if mode == "off" {
+        return Ok(Some(
+            "archive_mode is off on this server: the WAL of this scan is not archived and it cannot be replayed".into(),
+        ));
+    }
+    let segment: String = client
+        .query_one("SELECT pg_walfile_name($1::text::pg_lsn)", &[&lsn])
+        .map_err(q("naming the WAL segment"))?
+        .get(0);
+    client
+        .batch_execute("SELECT pg_switch_wal()")
+        .map_err(q("switching the WAL segment"))?;
+    let deadline = Instant::now() + wait;
+    loop {
+        let row = client
+            .query_one(
+                "SELECT last_archived_wal, last_failed_wal FROM pg_stat_archiver",
+                &[],
+            )
+            .map_err(q("reading pg_stat_archiver"))?;
+        let archived: Option<String> = row.get(0);
+        if archived
+            .as_deref()
+            .is_some_and(|a| a.len() == 24 && a[8..] >= segment[8..] && a[..8] >= segment[..8])
+        {
+            return Ok(None);
+        }
+        if Instant::now() >= deadline {
+            let failed: Option<String> = row.get(1);
+            return Ok(Some(format!(
+                "WAL segment {segment} was not archived within {}s (last archived: {}, last failed: {}): this scan \
+                 cannot be replayed until it is; check `stella-bundle status` and the server log",
+                wait.as_secs(),
+                archived.as_deref().unwrap_or("none"),
+                failed.as_deref().unwrap_or("none")
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Refresh the risk projection; a failure is a warning, never a failed scan.
+fn refresh_risk(client: &mut postgres::Client, warnings: &mut Vec<String>) {
+    let key = LockKey::Refresh {
+        projection: "mv_artifact_risk",
+    }
+    .key();
+    let got = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+        .map(|r| r.get::<_, bool>(0))
+        .unwrap_or(false);
+    if !got {
+        return; // another refresh is running and will include this scan
+    }
+    if let Err(e) = client.batch_execute("REFRESH MATERIALIZED VIEW CONCURRENTLY mv_artifact_risk")
+    {
+        warnings.push(format!(
+            "refreshing mv_artifact_risk failed: {}",
+            crate::db::DbError::query("refresh", e)
+        ));
+    }
+    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&key]);
+}
+
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
