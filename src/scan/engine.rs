@@ -60,12 +60,15 @@ pub struct Counts {
 pub struct Evaluation {
     /// Canonically sorted.
     pub findings: Vec<Finding>,
-    pub severities: BTreeMap<(String, String, String), Option<String>>,
+    pub severities: BTreeMap<FindingKey, Option<String>>,
     pub counts: Counts,
     /// Hex content hashes of the VEX documents whose statements decided a finding's status.
     pub vex_used: BTreeSet<String>,
     pub digest: String,
 }
+
+/// (artifact, component, advisory id): the identity of a finding.
+pub type FindingKey = (String, String, String);
 
 struct Statement {
     ids: BTreeSet<String>,
@@ -155,8 +158,7 @@ pub fn evaluate(
         )
         .map_err(q("matching components to advisories"))?;
     // (artifact, component, advisory) -> (aliases, severity)
-    let mut matched: BTreeMap<(String, String, String), (BTreeSet<String>, Option<String>)> =
-        BTreeMap::new();
+    let mut matched: BTreeMap<FindingKey, (BTreeSet<String>, Option<String>)> = BTreeMap::new();
     for r in &rows {
         counts.candidates += 1;
         let sbom_id: i64 = r.get(0);
