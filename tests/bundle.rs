@@ -1097,10 +1097,39 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-const SAMPLES: [(&str, Kind, &str, &str); 3] = [
-    ("osv-demo.tar.zst", Kind::Feed, "osv-demo", "feed-osv"),
-    ("sbom-demo.tar.zst", Kind::Sbom, "sbom-demo", "sbom"),
-    ("vex-demo.tar.zst", Kind::Vex, "vex-demo", "vex"),
+const SAMPLES: [(&str, Kind, &str, &str, &str, Option<u64>); 4] = [
+    (
+        "osv-demo.tar.zst",
+        Kind::Feed,
+        "osv-demo",
+        "feed-osv",
+        CREATED,
+        Some(1),
+    ),
+    (
+        "osv-demo-2.tar.zst",
+        Kind::Feed,
+        "osv-demo",
+        "feed-osv-2",
+        "2026-11-08T00:00:00Z",
+        Some(2),
+    ),
+    (
+        "sbom-demo.tar.zst",
+        Kind::Sbom,
+        "sbom-demo",
+        "sbom",
+        CREATED,
+        None,
+    ),
+    (
+        "vex-demo.tar.zst",
+        Kind::Vex,
+        "vex-demo",
+        "vex",
+        CREATED,
+        None,
+    ),
 ];
 
 /// Rebuilds the committed sample bundles and requires byte-identical output.
@@ -1116,10 +1145,11 @@ fn samples_rebuild_byte_identical() {
     let p = PublicKey::load(&dir.join("demo-key.pub")).unwrap();
     assert_eq!(k.keyid(), p.keyid());
     let tmp = tempfile::tempdir().unwrap();
-    for (file, kind, source, src) in SAMPLES {
+    for (file, kind, source, src, created, sequence) in SAMPLES {
         let out = tmp.path().join(file);
         let mut o = CreateOptions::new(kind, source, &k, &out, vec![dir.join("src").join(src)]);
-        o.created = Some(parse_created(CREATED).unwrap());
+        o.created = Some(parse_created(created).unwrap());
+        o.sequence = sequence;
         create(&o).unwrap();
         let committed = dir.join(file);
         if regen {
