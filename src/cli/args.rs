@@ -148,6 +148,33 @@ pub enum Command {
         #[arg(long, value_name = "N")]
         limit: Option<i64>,
     },
+    /// One screen: database, feeds and their age, backups, WAL archiving, queue, replayability
+    Status {
+        /// A feed older than this is stale (e.g. 7d, 36h, 90m)
+        #[arg(long, value_name = "AGE", default_value = "7d", value_parser = parse_age)]
+        max_age: i64,
+        /// Exit 1 when something needs attention (stale feed, failing archiver, dead jobs,
+        /// unreplayable scans), for monitoring
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+/// `90s`, `30m`, `36h`, `7d` as seconds.
+pub fn parse_age(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 'h')) => (&s[..i], 3600),
+        Some((i, 'd')) => (&s[..i], 86400),
+        _ => (s, 1),
+    };
+    num.parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .map(|n| n * mult)
+        .ok_or_else(|| format!("{s:?} is not an age (e.g. 7d, 36h, 90m, 600s)"))
 }
 
 /// Trust and size limits for reading bundles.

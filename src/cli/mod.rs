@@ -9,6 +9,7 @@ mod import_cmd;
 pub mod output;
 mod progress;
 mod scan_cmd;
+mod status_cmd;
 
 use crate::db::{DbTarget, Tenant};
 use crate::error::{Error, EXIT_USAGE};
@@ -142,6 +143,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<Report, Error> {
             },
             &format,
         ),
+        Command::Status { max_age, check } => status_cmd::status(ctx, max_age, check),
         Command::Import {
             files,
             trust,
