@@ -1097,7 +1097,10 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-const SAMPLES: [(&str, Kind, &str, &str, &str, Option<u64>); 4] = [
+/// (file, kind, source, folder under bundles/src, created, sequence)
+type Sample = (&'static str, Kind, &'static str, &'static str, &'static str, Option<u64>);
+
+const SAMPLES: [Sample; 4] = [
     (
         "osv-demo.tar.zst",
         Kind::Feed,
