@@ -100,8 +100,9 @@ impl Sink for Spool {
     fn end(&mut self) -> io::Result<Option<PathBuf>> {
         match self.current.take() {
             Some((w, path)) => {
-                let f = w.into_inner().map_err(|e| e.into_error())?;
-                f.sync_all()?;
+                // No fsync: the spool is scratch space for one import; after a crash the import
+                // starts over from the bundle file.
+                w.into_inner().map_err(|e| e.into_error())?;
                 Ok(Some(path))
             }
             None => Ok(None),
