@@ -7,5 +7,7 @@
 pub mod cli;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod home;
 pub mod pg;
+pub mod queue;

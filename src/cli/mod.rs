@@ -4,7 +4,9 @@
 
 pub mod args;
 mod db_cmd;
+mod events_cmd;
 pub mod output;
+mod queue_cmd;
 
 use crate::db::{DbTarget, Tenant};
 use crate::error::{Error, EXIT_USAGE};
@@ -88,6 +90,9 @@ pub fn run() -> i32 {
 fn dispatch(ctx: &Context, command: Command) -> Result<Report, Error> {
     match command {
         Command::Db(c) => db_cmd::run(ctx, c),
+        Command::Worker(a) => queue_cmd::worker(ctx, a),
+        Command::Jobs(c) => queue_cmd::jobs(ctx, c),
+        Command::Events(a) => events_cmd::run(ctx, a),
     }
 }
 
