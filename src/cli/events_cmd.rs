@@ -11,7 +11,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 pub fn run(ctx: &Context, a: EventsArgs) -> Result<Report, Error> {
     let since = parse_since(&a.since).map_err(Error::Usage)?;
     let mut client = ctx.connect()?;
-    let list = events::list(&mut client, ctx.tenant.id, since, a.kind.as_deref(), a.limit)?;
+    let list = events::list(
+        &mut client,
+        ctx.tenant.id,
+        since,
+        a.kind.as_deref(),
+        a.limit,
+    )?;
     let mut human = String::new();
     for e in &list {
         human.push_str(&format!(

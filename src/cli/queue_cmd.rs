@@ -199,9 +199,9 @@ pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration: use a number and a unit, e.g. 30d, 12h, 90m, 45s"))?;
+    let n: u64 = num.parse().map_err(|_| {
+        format!("`{s}` is not a duration: use a number and a unit, e.g. 30d, 12h, 90m, 45s")
+    })?;
     let secs = match unit {
         "s" => 1,
         "m" => 60,

@@ -37,7 +37,8 @@ pub fn maintain_partitions(
     let what = "maintaining event partitions";
     let q = |e| EventError::Db(DbError::query(what, e));
     let mut tx = client.transaction().map_err(q)?;
-    tx.batch_execute("SET LOCAL lock_timeout = '10s'").map_err(q)?;
+    tx.batch_execute("SET LOCAL lock_timeout = '10s'")
+        .map_err(q)?;
     tx.execute(
         "SELECT pg_advisory_xact_lock($1)",
         &[&LockKey::Partitions.key()],

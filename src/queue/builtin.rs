@@ -88,9 +88,7 @@ fn refresh(job: &Job, ctx: &mut JobContext<'_>) -> Result<(), JobError> {
                 crate::db::DbError::query("REFRESH MATERIALIZED VIEW CONCURRENTLY", e)
             ))
         });
-    let unlock = ctx
-        .client
-        .execute("SELECT pg_advisory_unlock($1)", &[&key]);
+    let unlock = ctx.client.execute("SELECT pg_advisory_unlock($1)", &[&key]);
     result?;
     unlock.map_err(|e| JobError::Failed(format!("refresh {view}: releasing its lock: {e}")))?;
     Ok(())

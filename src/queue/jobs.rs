@@ -74,11 +74,7 @@ pub fn enqueue(
     idempotency_key: &str,
     payload: &serde_json::Value,
 ) -> Result<Enqueued, QueueError> {
-    enqueue_job(
-        client,
-        tenant,
-        &NewJob::new(kind, idempotency_key, payload),
-    )
+    enqueue_job(client, tenant, &NewJob::new(kind, idempotency_key, payload))
 }
 
 /// [`enqueue`] with an explicit retry policy.
@@ -257,13 +253,11 @@ pub fn fail(
 
 /// Give a claimed job back untouched (shutdown before it could finish): ready now, the attempt
 /// not counted, other workers notified. `false` when the claim was lost meanwhile.
-pub fn release(
-    client: &mut postgres::Client,
-    job: &Job,
-    worker: &str,
-) -> Result<bool, QueueError> {
+pub fn release(client: &mut postgres::Client, job: &Job, worker: &str) -> Result<bool, QueueError> {
     let what = format!("releasing job {}", job.id);
-    let mut tx = client.transaction().map_err(|e| QueueError::query(&what, e))?;
+    let mut tx = client
+        .transaction()
+        .map_err(|e| QueueError::query(&what, e))?;
     let n = tx
         .execute(
             "UPDATE job_queue_state SET status = 'ready', attempts = attempts - 1, run_after = now(),
@@ -290,7 +284,9 @@ pub struct Reclaimed {
 /// now, or dead when that was their last attempt. Served by `ix_job_lease`.
 pub fn reclaim(client: &mut postgres::Client, tenant: Uuid) -> Result<Vec<Reclaimed>, QueueError> {
     let what = "reclaiming jobs with expired leases";
-    let mut tx = client.transaction().map_err(|e| QueueError::query(what, e))?;
+    let mut tx = client
+        .transaction()
+        .map_err(|e| QueueError::query(what, e))?;
     let rows = tx
         .query(
             "UPDATE job_queue_state s SET
@@ -333,7 +329,9 @@ pub fn reclaim(client: &mut postgres::Client, tenant: Uuid) -> Result<Vec<Reclai
 /// the next failure). Unknown ids and jobs that are not dead are refused, changing nothing.
 pub fn retry(client: &mut postgres::Client, tenant: Uuid, id: i64) -> Result<String, QueueError> {
     let what = format!("retrying job {id}");
-    let mut tx = client.transaction().map_err(|e| QueueError::query(&what, e))?;
+    let mut tx = client
+        .transaction()
+        .map_err(|e| QueueError::query(&what, e))?;
     let row = tx
         .query_opt(
             "SELECT status, kind FROM job_queue_state WHERE tenant_id = $1 AND job_id = $2 FOR UPDATE",

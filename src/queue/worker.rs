@@ -13,7 +13,7 @@ use crate::db::DbError;
 use postgres::fallible_iterator::FallibleIterator;
 use serde::Serialize;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -100,7 +100,11 @@ pub struct Worker {
     registry: Arc<Registry>,
     connect: Connector,
     shutdown: Arc<AtomicBool>,
+    /// Distinguishes Worker instances of one process in claim tokens.
+    instance: usize,
 }
+
+static INSTANCES: AtomicUsize = AtomicUsize::new(0);
 
 enum Step {
     Worked,
@@ -156,6 +160,7 @@ impl Worker {
             registry: Arc::new(registry),
             connect,
             shutdown,
+            instance: INSTANCES.fetch_add(1, Ordering::SeqCst),
         })
     }
 
@@ -255,9 +260,10 @@ impl Worker {
 
     fn thread_main(&self, index: usize) -> Result<Stats, QueueError> {
         let worker_id = format!(
-            "{}:{}:{index}",
+            "{}:{}:{}.{index}",
             crate::events::host_name(),
-            std::process::id()
+            std::process::id(),
+            self.instance
         );
         let mut stats = Stats::default();
         let mut client = self.open()?;
@@ -269,7 +275,13 @@ impl Worker {
         let mut rr = index;
         let mut backoff = Duration::from_secs(1);
         while !self.stopping() {
-            let step = self.step(&mut client, &worker_id, &mut stats, &mut last_reclaim, &mut rr);
+            let step = self.step(
+                &mut client,
+                &worker_id,
+                &mut stats,
+                &mut last_reclaim,
+                &mut rr,
+            );
             let result = match step {
                 Ok(Step::Worked) => Ok(()),
                 Ok(Step::Idle) if self.config.once => break,
@@ -309,12 +321,7 @@ impl Worker {
         if last_reclaim.map_or(true, |t| t.elapsed() >= self.config.poll_interval) {
             let reclaimed = jobs::reclaim(client, self.config.tenant)?;
             for r in &reclaimed {
-                tracing::warn!(
-                    "job {} ({}): lease expired, now {}",
-                    r.id,
-                    r.kind,
-                    r.status
-                );
+                tracing::warn!("job {} ({}): lease expired, now {}", r.id, r.kind, r.status);
             }
             stats.reclaimed += reclaimed.len() as u64;
             *last_reclaim = Some(Instant::now());
