@@ -109,8 +109,8 @@ pub struct WorkerArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64), value_name = "N")]
     pub concurrency: u16,
 
-    /// Seconds a claimed job stays ours; after that a dead worker's job is reclaimed
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=86400), value_name = "SECONDS")]
+    /// Seconds after which a dead worker's job is reclaimed (renewed every third while it lives)
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=86400), value_name = "SECONDS")]
     pub lease: u32,
 
     /// Fallback poll when no NOTIFY arrives, in seconds

@@ -271,6 +271,22 @@ pub fn release(client: &mut postgres::Client, job: &Job, worker: &str) -> Result
     Ok(n == 1)
 }
 
+/// Extend the leases of the running jobs claimed by `workers` (the worker's lease keeper).
+pub fn renew_leases(
+    client: &mut postgres::Client,
+    tenant: Uuid,
+    workers: &[String],
+    lease: Duration,
+) -> Result<u64, QueueError> {
+    client
+        .execute(
+            "UPDATE job_queue_state SET lease_until = now() + make_interval(secs => $3)
+             WHERE tenant_id = $1 AND status = 'running' AND locked_by = ANY($2)",
+            &[&tenant, &workers, &lease.as_secs_f64()],
+        )
+        .map_err(|e| QueueError::query("renewing job leases", e))
+}
+
 /// A job found with an expired lease.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reclaimed {

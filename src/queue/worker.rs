@@ -2,8 +2,10 @@
 //! [`CHANNEL`]. A thread claims (one short autocommit statement), runs the handler with no
 //! transaction open, records the outcome, and when nothing is ready sleeps until a NOTIFY for its
 //! tenant and kinds, the next backed-off job's due time, or the poll interval (the fallback for a
-//! lost notification), whichever comes first. Expired leases are reclaimed at start and once per
-//! poll interval. On shutdown (the flag set by SIGTERM/SIGINT) a thread finishes its current job,
+//! lost notification), whichever comes first. A lease keeper thread renews the leases of the
+//! running jobs every third of the lease, so `--lease` is how long after its worker died (or lost
+//! the database) a job is reclaimed, not a cap on the job's duration. Expired leases are
+//! reclaimed at start and once per poll interval. On shutdown (the flag set by SIGTERM/SIGINT) a thread finishes its current job,
 //! or releases it if the handler returns [`JobError::Interrupted`], and stops.
 
 use super::jobs::{self, FailOutcome, Job, CHANNEL};
@@ -14,7 +16,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -28,7 +30,8 @@ pub struct WorkerConfig {
     pub kinds: Vec<String>,
     /// Threads (each with its own connection).
     pub concurrency: usize,
-    /// How long a claim holds a job before other workers may reclaim it.
+    /// How long a claim outlives its worker: renewed every third of it while the worker lives;
+    /// once it passes without renewal, other workers reclaim the job.
     pub lease: Duration,
     /// Fallback poll when no notification arrives.
     pub poll_interval: Duration,
@@ -42,7 +45,7 @@ impl WorkerConfig {
             tenant,
             kinds: Vec::new(),
             concurrency: 1,
-            lease: Duration::from_secs(300),
+            lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(5),
             once: false,
         }
@@ -102,6 +105,9 @@ pub struct Worker {
     shutdown: Arc<AtomicBool>,
     /// Distinguishes Worker instances of one process in claim tokens.
     instance: usize,
+    /// Claim tokens (worker ids) of the threads currently running a job: their leases are
+    /// renewed while this process lives.
+    held: Mutex<HashSet<String>>,
 }
 
 static INSTANCES: AtomicUsize = AtomicUsize::new(0);
@@ -161,6 +167,7 @@ impl Worker {
             connect,
             shutdown,
             instance: INSTANCES.fetch_add(1, Ordering::SeqCst),
+            held: Mutex::new(HashSet::new()),
         })
     }
 
@@ -172,11 +179,13 @@ impl Worker {
     /// Run until shutdown (or, with `once`, until nothing is ready).
     pub fn run(&self) -> Result<WorkerReport, QueueError> {
         let started = Instant::now();
+        let threads_done = AtomicBool::new(false);
         let results: Vec<Result<Stats, QueueError>> = std::thread::scope(|scope| {
+            let keeper = scope.spawn(|| self.keep_leases(&threads_done));
             let handles: Vec<_> = (0..self.config.concurrency)
                 .map(|i| scope.spawn(move || self.thread_main(i)))
                 .collect();
-            handles
+            let results = handles
                 .into_iter()
                 .enumerate()
                 .map(|(i, h)| {
@@ -187,7 +196,10 @@ impl Worker {
                         })
                     })
                 })
-                .collect()
+                .collect();
+            threads_done.store(true, Ordering::SeqCst);
+            let _ = keeper.join();
+            results
         });
         let mut total = Stats::default();
         let mut first_error = None;
@@ -339,7 +351,10 @@ impl Worker {
             )? {
                 stats.claim_us.push(t.elapsed().as_micros() as u64);
                 *rr = (*rr + i + 1) % n;
-                self.execute(client, worker_id, job, stats)?;
+                self.hold(worker_id, true);
+                let result = self.execute(client, worker_id, job, stats);
+                self.hold(worker_id, false);
+                result?;
                 return Ok(Step::Worked);
             }
         }
@@ -452,6 +467,58 @@ impl Worker {
             {
                 if n.channel() == CHANNEL && self.wake_on.contains(n.payload()) {
                     return Ok(());
+                }
+            }
+        }
+    }
+
+    fn hold(&self, worker_id: &str, held: bool) {
+        let mut set = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if held {
+            set.insert(worker_id.to_string());
+        } else {
+            set.remove(worker_id);
+        }
+    }
+
+    /// The lease keeper: every third of the lease, push `lease_until` forward for the jobs this
+    /// process is running, so a long job keeps its claim while its worker lives; a killed process
+    /// stops renewing and its jobs are reclaimed one lease later. Renewal is fenced by the claim
+    /// token (status running, locked_by ours).
+    fn keep_leases(&self, threads_done: &AtomicBool) {
+        let period = (self.config.lease / 3).max(Duration::from_millis(300));
+        let mut client: Option<postgres::Client> = None;
+        let mut next = Instant::now() + period;
+        while !threads_done.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
+            if Instant::now() < next {
+                continue;
+            }
+            next = Instant::now() + period;
+            let held: Vec<String> = self
+                .held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned()
+                .collect();
+            if held.is_empty() {
+                continue;
+            }
+            if client.is_none() {
+                match (self.connect)() {
+                    Ok(c) => client = Some(c),
+                    Err(e) => {
+                        tracing::warn!("lease keeper: {e}");
+                        continue;
+                    }
+                }
+            }
+            if let Some(c) = client.as_mut() {
+                if let Err(e) = jobs::renew_leases(c, self.config.tenant, &held, self.config.lease)
+                {
+                    tracing::warn!("lease keeper: {e}");
+                    client = None;
                 }
             }
         }

@@ -263,6 +263,37 @@ fn killed_worker_job_is_reclaimed_after_lease() {
 }
 
 #[test]
+fn long_job_keeps_its_lease_while_its_worker_lives() {
+    let db = fresh_db();
+    let t = tenant(&db);
+    let mut registry = Registry::new();
+    registry.register("slow", |_: &jobs::Job, _: &mut JobContext<'_>| {
+        std::thread::sleep(Duration::from_millis(2500));
+        Ok(())
+    });
+    let mut config = WorkerConfig::new(t.id);
+    config.lease = Duration::from_secs(1);
+    config.once = true;
+    let url = db.url.clone();
+    let connect: queue::worker::Connector = Arc::new(move || stella_bundle::db::connect_url(&url));
+    let w = Worker::new(config, registry, connect, Arc::new(AtomicBool::new(false))).unwrap();
+    let mut c = db.client();
+    let id = queue::enqueue(&mut c, t.id, "slow", "s", &serde_json::json!({}))
+        .unwrap()
+        .id;
+    let run = std::thread::spawn(move || w.run());
+    // Another worker looking for expired leases all along finds none.
+    let mut reclaimed = 0;
+    while !run.is_finished() {
+        reclaimed += jobs::reclaim(&mut c, t.id).unwrap().len();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = run.join().unwrap().unwrap();
+    assert_eq!((reclaimed, r.done, r.lease_lost), (0, 1, 0));
+    assert_eq!(state(&db, id).1, 1, "ran once");
+}
+
+#[test]
 fn sigterm_releases_the_current_job() {
     let db = fresh_db();
     let out = stella_db(&db, &["jobs", "add", "refresh", "--json"]);
