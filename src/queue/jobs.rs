@@ -19,6 +19,17 @@ pub const CHANNEL: &str = "stella_jobs";
 /// Largest retry delay, whatever `backoff_ms` and the attempt number say.
 pub const MAX_BACKOFF_SECS: f64 = 6.0 * 3600.0;
 
+/// The enqueue statement (the 0003 trigger adds the state row and the NOTIFY).
+pub const ENQUEUE_SQL: &str =
+    "INSERT INTO job_queue (tenant_id, kind, idempotency_key, payload, max_attempts, backoff_ms)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (tenant_id, kind, idempotency_key) DO NOTHING RETURNING id";
+
+/// The completion statement, fenced by the claim token ($3 worker id, $4 attempt).
+pub const COMPLETE_SQL: &str =
+    "UPDATE job_queue_state SET status = 'done', finished_at = now(), lease_until = NULL
+     WHERE tenant_id = $1 AND job_id = $2 AND status = 'running' AND locked_by = $3 AND attempts = $4";
+
 /// A job as a worker sees it after claiming it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
@@ -102,9 +113,7 @@ pub fn enqueue_job(
     let what = format!("enqueuing a {} job", job.kind);
     let row = client
         .query_opt(
-            "INSERT INTO job_queue (tenant_id, kind, idempotency_key, payload, max_attempts, backoff_ms)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (tenant_id, kind, idempotency_key) DO NOTHING RETURNING id",
+            ENQUEUE_SQL,
             &[
                 &tenant,
                 &job.kind,
@@ -186,11 +195,7 @@ pub fn complete(
     worker: &str,
 ) -> Result<bool, QueueError> {
     let n = client
-        .execute(
-            "UPDATE job_queue_state SET status = 'done', finished_at = now(), lease_until = NULL
-             WHERE tenant_id = $1 AND job_id = $2 AND status = 'running' AND locked_by = $3 AND attempts = $4",
-            &[&job.tenant, &job.id, &worker, &job.attempt],
-        )
+        .execute(COMPLETE_SQL, &[&job.tenant, &job.id, &worker, &job.attempt])
         .map_err(|e| QueueError::query(format!("completing job {}", job.id), e))?;
     Ok(n == 1)
 }
