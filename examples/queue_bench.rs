@@ -1,7 +1,8 @@
 //! Queue benchmark driver for `scripts/bench.sh queue`.
 //!
 //! - `cycle`: N threads, each with its own connection, loop enqueue -> claim -> complete of no-op
-//!   jobs through the library (`queue::enqueue`, `jobs::claim`, `jobs::complete`) for S seconds;
+//!   jobs through the library (`queue::enqueue`, then the worker's prepared claim and complete,
+//!   `jobs::Prepared`) for S seconds;
 //!   prints jobs/s and claim latency p50/p99 as one JSON line.
 //! - `worker`: pre-fills M no-op jobs, then runs the real `Worker` (`--once`, concurrency N) and
 //!   prints its report (the worker loop's own overhead included).
@@ -74,6 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let tid = tenant.id;
                     std::thread::spawn(move || -> Result<Vec<u64>, String> {
                         let mut c = db::connect_url(&url).map_err(|e| e.to_string())?;
+                        let prepared = jobs::Prepared::new(&mut c).map_err(|e| e.to_string())?;
                         let worker = format!("bench-{t}");
                         let payload = serde_json::json!({});
                         let mut lat = Vec::new();
@@ -84,12 +86,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             queue::enqueue(&mut c, tid, "noop", &key, &payload)
                                 .map_err(|e| e.to_string())?;
                             let s = Instant::now();
-                            let job =
-                                jobs::claim(&mut c, tid, "noop", &worker, Duration::from_secs(30))
-                                    .map_err(|e| e.to_string())?;
+                            let job = prepared
+                                .claim(&mut c, tid, "noop", &worker, Duration::from_secs(30))
+                                .map_err(|e| e.to_string())?;
                             lat.push(s.elapsed().as_micros() as u64);
                             if let Some(job) = job {
-                                jobs::complete(&mut c, &job, &worker).map_err(|e| e.to_string())?;
+                                prepared
+                                    .complete(&mut c, &job, &worker)
+                                    .map_err(|e| e.to_string())?;
                             }
                         }
                         Ok(lat)

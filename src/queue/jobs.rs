@@ -168,11 +168,61 @@ pub fn claim(
     worker: &str,
     lease: Duration,
 ) -> Result<Option<Job>, QueueError> {
+    claim_with(client, CLAIM_JOB.sql, tenant, kind, worker, lease)
+}
+
+/// The claim and completion statements prepared once on a connection (the worker's): one round
+/// trip per statement instead of parse + execute.
+pub struct Prepared {
+    claim: postgres::Statement,
+    complete: postgres::Statement,
+}
+
+impl Prepared {
+    pub fn new(client: &mut postgres::Client) -> Result<Self, QueueError> {
+        Ok(Prepared {
+            claim: client
+                .prepare(CLAIM_JOB.sql)
+                .map_err(|e| QueueError::query("preparing the claim", e))?,
+            complete: client
+                .prepare(COMPLETE_SQL)
+                .map_err(|e| QueueError::query("preparing the completion", e))?,
+        })
+    }
+
+    /// [`claim`] with the prepared statement.
+    pub fn claim(
+        &self,
+        client: &mut postgres::Client,
+        tenant: Uuid,
+        kind: &str,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Option<Job>, QueueError> {
+        claim_with(client, &self.claim, tenant, kind, worker, lease)
+    }
+
+    /// [`complete`] with the prepared statement.
+    pub fn complete(
+        &self,
+        client: &mut postgres::Client,
+        job: &Job,
+        worker: &str,
+    ) -> Result<bool, QueueError> {
+        complete_with(client, &self.complete, job, worker)
+    }
+}
+
+fn claim_with<S: postgres::ToStatement + ?Sized>(
+    client: &mut impl GenericClient,
+    statement: &S,
+    tenant: Uuid,
+    kind: &str,
+    worker: &str,
+    lease: Duration,
+) -> Result<Option<Job>, QueueError> {
     let row = client
-        .query_opt(
-            CLAIM_JOB.sql,
-            &[&tenant, &kind, &worker, &lease.as_secs_f64()],
-        )
+        .query_opt(statement, &[&tenant, &kind, &worker, &lease.as_secs_f64()])
         .map_err(|e| QueueError::query(format!("claiming a {kind} job"), e))?;
     Ok(row.map(|r| Job {
         id: r.get(0),
@@ -194,8 +244,17 @@ pub fn complete(
     job: &Job,
     worker: &str,
 ) -> Result<bool, QueueError> {
+    complete_with(client, COMPLETE_SQL, job, worker)
+}
+
+fn complete_with<S: postgres::ToStatement + ?Sized>(
+    client: &mut impl GenericClient,
+    statement: &S,
+    job: &Job,
+    worker: &str,
+) -> Result<bool, QueueError> {
     let n = client
-        .execute(COMPLETE_SQL, &[&job.tenant, &job.id, &worker, &job.attempt])
+        .execute(statement, &[&job.tenant, &job.id, &worker, &job.attempt])
         .map_err(|e| QueueError::query(format!("completing job {}", job.id), e))?;
     Ok(n == 1)
 }

@@ -8,7 +8,7 @@
 //! reclaimed at start and once per poll interval. On shutdown (the flag set by SIGTERM/SIGINT) a thread finishes its current job,
 //! or releases it if the handler returns [`JobError::Interrupted`], and stops.
 
-use super::jobs::{self, FailOutcome, Job, CHANNEL};
+use super::jobs::{self, FailOutcome, Job, Prepared, CHANNEL};
 use super::registry::{no_handler, JobContext, JobError, Registry};
 use super::QueueError;
 use crate::db::DbError;
@@ -262,12 +262,13 @@ impl Worker {
         self.shutdown.load(Ordering::SeqCst)
     }
 
-    fn open(&self) -> Result<postgres::Client, QueueError> {
+    fn open(&self) -> Result<(postgres::Client, Prepared), QueueError> {
         let mut client = (self.connect)()?;
         client
             .batch_execute(&format!("LISTEN {CHANNEL}"))
             .map_err(|e| QueueError::query("listening for new jobs", e))?;
-        Ok(client)
+        let prepared = Prepared::new(&mut client)?;
+        Ok((client, prepared))
     }
 
     fn thread_main(&self, index: usize) -> Result<Stats, QueueError> {
@@ -278,7 +279,7 @@ impl Worker {
             self.instance
         );
         let mut stats = Stats::default();
-        let mut client = self.open()?;
+        let (mut client, mut prepared) = self.open()?;
         tracing::info!(
             "worker {worker_id} listening on {CHANNEL} for {}",
             self.kinds.join(",")
@@ -289,6 +290,7 @@ impl Worker {
         while !self.stopping() {
             let step = self.step(
                 &mut client,
+                &prepared,
                 &worker_id,
                 &mut stats,
                 &mut last_reclaim,
@@ -312,7 +314,7 @@ impl Worker {
                         break;
                     }
                     match self.open() {
-                        Ok(c) => client = c,
+                        Ok((c, p)) => (client, prepared) = (c, p),
                         Err(e) => tracing::warn!("worker {worker_id}: {e}"),
                     }
                 }
@@ -325,6 +327,7 @@ impl Worker {
     fn step(
         &self,
         client: &mut postgres::Client,
+        prepared: &Prepared,
         worker_id: &str,
         stats: &mut Stats,
         last_reclaim: &mut Option<Instant>,
@@ -342,7 +345,7 @@ impl Worker {
         for i in 0..n {
             let kind = &self.kinds[(*rr + i) % n];
             let t = Instant::now();
-            if let Some(job) = jobs::claim(
+            if let Some(job) = prepared.claim(
                 client,
                 self.config.tenant,
                 kind,
@@ -352,7 +355,7 @@ impl Worker {
                 stats.claim_us.push(t.elapsed().as_micros() as u64);
                 *rr = (*rr + i + 1) % n;
                 self.hold(worker_id, true);
-                let result = self.execute(client, worker_id, job, stats);
+                let result = self.execute(client, prepared, worker_id, job, stats);
                 self.hold(worker_id, false);
                 result?;
                 return Ok(Step::Worked);
@@ -364,6 +367,7 @@ impl Worker {
     fn execute(
         &self,
         client: &mut postgres::Client,
+        prepared: &Prepared,
         worker_id: &str,
         job: Job,
         stats: &mut Stats,
@@ -389,7 +393,7 @@ impl Worker {
         let took = t.elapsed();
         match result {
             Ok(()) => {
-                if jobs::complete(client, &job, worker_id)? {
+                if prepared.complete(client, &job, worker_id)? {
                     stats.done += 1;
                     tracing::info!("job {} ({}) done in {took:?}", job.id, job.kind);
                 } else {
