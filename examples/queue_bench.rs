@@ -32,6 +32,9 @@ enum Mode {
         clients: usize,
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
+        /// Send the enqueue as a prepared statement too (attributes the gap to the floor)
+        #[arg(long)]
+        prepared_enqueue: bool,
     },
     Worker {
         #[arg(long)]
@@ -63,6 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             url,
             clients,
             seconds,
+            prepared_enqueue,
         } => {
             let mut c = db::connect_url(&url)?;
             tenant.ensure(&mut c)?;
@@ -76,6 +80,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     std::thread::spawn(move || -> Result<Vec<u64>, String> {
                         let mut c = db::connect_url(&url).map_err(|e| e.to_string())?;
                         let prepared = jobs::Prepared::new(&mut c).map_err(|e| e.to_string())?;
+                        let enqueue_stmt =
+                            c.prepare(jobs::ENQUEUE_SQL).map_err(|e| e.to_string())?;
                         let worker = format!("bench-{t}");
                         let payload = serde_json::json!({});
                         let mut lat = Vec::new();
@@ -83,8 +89,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         while Instant::now() < deadline {
                             let key = format!("{t}-{i}");
                             i += 1;
-                            queue::enqueue(&mut c, tid, "noop", &key, &payload)
+                            if prepared_enqueue {
+                                c.query_opt(
+                                    &enqueue_stmt,
+                                    &[&tid, &"noop", &key, &payload, &5i32, &2000i32],
+                                )
                                 .map_err(|e| e.to_string())?;
+                            } else {
+                                queue::enqueue(&mut c, tid, "noop", &key, &payload)
+                                    .map_err(|e| e.to_string())?;
+                            }
                             let s = Instant::now();
                             let job = prepared
                                 .claim(&mut c, tid, "noop", &worker, Duration::from_secs(30))
@@ -115,7 +129,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .get(0);
             println!(
                 "{}",
-                serde_json::json!({"mode": "cycle", "clients": clients, "jobs_done": done,
+                serde_json::json!({"mode": if prepared_enqueue { "cycle-prepared-enqueue" } else { "cycle" }, "clients": clients, "jobs_done": done,
                     "seconds": secs, "jobs_per_sec": done as f64 / secs,
                     "claim_p50_ms": pct(50), "claim_p99_ms": pct(99)})
             );

@@ -95,16 +95,36 @@ fn refresh(job: &Job, ctx: &mut JobContext<'_>) -> Result<(), JobError> {
 }
 
 /// `partitions`: create the coming months' event partitions and drop those past retention.
-fn partitions(_job: &Job, ctx: &mut JobContext<'_>, s: &BuiltinSettings) -> Result<(), JobError> {
-    crate::events::maintain_partitions(ctx.client, s.partitions_ahead, s.event_retention_months)
-        .map(|report| {
-            tracing::info!(
-                "partitions: {} created, dropped: [{}]",
-                report.created,
-                report.dropped.join(", ")
-            );
-        })
-        .map_err(|e| JobError::Failed(e.to_string()))
+/// Dropping audit history is itself audited: a `retention` event lists what was dropped.
+fn partitions(job: &Job, ctx: &mut JobContext<'_>, s: &BuiltinSettings) -> Result<(), JobError> {
+    let report = crate::events::maintain_partitions(
+        ctx.client,
+        s.partitions_ahead,
+        s.event_retention_months,
+    )
+    .map_err(|e| JobError::Failed(e.to_string()))?;
+    tracing::info!(
+        "partitions: {} created, dropped: [{}]",
+        report.created,
+        report.dropped.join(", ")
+    );
+    if report.created > 0 || !report.dropped.is_empty() {
+        crate::events::record(
+            ctx.client,
+            job.tenant,
+            "retention",
+            crate::events::Outcome::Ok,
+            Some("event"),
+            &serde_json::json!({
+                "created": report.created,
+                "dropped": report.dropped,
+                "retention_months": s.event_retention_months,
+                "job_id": job.id,
+            }),
+        )
+        .map_err(|e| JobError::Failed(format!("partitions done, but recording it failed: {e}")))?;
+    }
+    Ok(())
 }
 
 /// `scan` jobs. The scan engine is written separately; its lead wires it here (payload: the

@@ -557,8 +557,14 @@ fn partition_job_creates_ahead_and_drops_expired() {
         .map(|r| r.get(0))
         .collect();
     // -20 and -14 ended before the month 13 months ago: dropped; -13 still holds events younger
-    // than 13 months: kept.
-    assert_eq!(subjects, vec!["m-13", "m-1", "m0"]);
+    // than 13 months: kept. The drop itself is audited.
+    assert_eq!(subjects, vec!["m-13", "m-1", "m0", "event"]);
+    let details: serde_json::Value = c
+        .query_one("SELECT details FROM event WHERE kind = 'retention'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(details["dropped"].as_array().unwrap().len(), 2, "{details}");
+    assert_eq!(details["created"], 3);
     for p in &future {
         let exists: bool = c
             .query_one("SELECT to_regclass($1) IS NOT NULL", &[p])
