@@ -647,3 +647,27 @@ fn purge_removes_finished_jobs_and_frees_their_keys() {
     let out = stella_db(&db, &["jobs", "list", "--json"]);
     assert_eq!(json(&out)["jobs"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn default_worker_runs_every_builtin_and_scan_fails_until_wired() {
+    let db = fresh_db();
+    for kind in ["noop", "refresh", "partitions"] {
+        assert_exit(&stella_db(&db, &["jobs", "add", kind]), 0);
+    }
+    let out = stella_db(
+        &db,
+        &["jobs", "add", "scan", "--max-attempts", "1", "--json"],
+    );
+    let scan = json(&out)["id"].as_i64().unwrap();
+    let out = stella_db(&db, &["worker", "--once", "--json"]);
+    assert_exit(&out, 0);
+    let r = json(&out);
+    assert_eq!(
+        (r["done"].as_u64(), r["dead"].as_u64()),
+        (Some(3), Some(1)),
+        "{r}"
+    );
+    let (status, _, last_error, _) = state(&db, scan);
+    assert_eq!(status, "dead");
+    assert!(last_error.unwrap().contains("not wired"));
+}
