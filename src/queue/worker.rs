@@ -279,28 +279,34 @@ impl Worker {
             self.instance
         );
         let mut stats = Stats::default();
-        let (mut client, mut prepared) = self.open()?;
-        tracing::info!(
-            "worker {worker_id} listening on {CHANNEL} for {}",
-            self.kinds.join(",")
-        );
+        let mut conn: Option<(postgres::Client, Prepared)> = None;
         let mut last_reclaim: Option<Instant> = None;
         let mut rr = index;
         let mut backoff = Duration::from_secs(1);
         while !self.stopping() {
-            let step = self.step(
-                &mut client,
-                &prepared,
-                &worker_id,
-                &mut stats,
-                &mut last_reclaim,
-                &mut rr,
-            );
-            let result = match step {
-                Ok(Step::Worked) => Ok(()),
-                Ok(Step::Idle) if self.config.once => break,
-                Ok(Step::Idle) => self.wait(&mut client),
-                Err(e) => Err(e),
+            let result = match conn.as_mut() {
+                None => self.open().map(|c| {
+                    tracing::info!(
+                        "worker {worker_id} listening on {CHANNEL} for {}",
+                        self.kinds.join(",")
+                    );
+                    conn = Some(c);
+                }),
+                Some((client, prepared)) => {
+                    match self.step(
+                        client,
+                        prepared,
+                        &worker_id,
+                        &mut stats,
+                        &mut last_reclaim,
+                        &mut rr,
+                    ) {
+                        Ok(Step::Worked) => Ok(()),
+                        Ok(Step::Idle) if self.config.once => break,
+                        Ok(Step::Idle) => self.wait(client),
+                        Err(e) => Err(e),
+                    }
+                }
             };
             match result {
                 Ok(()) => backoff = Duration::from_secs(1),
@@ -308,15 +314,9 @@ impl Worker {
                 Err(e) => {
                     // A long-running worker outlives database restarts: reconnect with backoff.
                     tracing::warn!("worker {worker_id}: {e}; reconnecting in {backoff:?}");
+                    conn = None;
                     self.sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(30));
-                    if self.stopping() {
-                        break;
-                    }
-                    match self.open() {
-                        Ok((c, p)) => (client, prepared) = (c, p),
-                        Err(e) => tracing::warn!("worker {worker_id}: {e}"),
-                    }
                 }
             }
         }

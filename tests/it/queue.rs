@@ -671,3 +671,50 @@ fn default_worker_runs_every_builtin_and_scan_fails_until_wired() {
     assert_eq!(status, "dead");
     assert!(last_error.unwrap().contains("not wired"));
 }
+
+#[test]
+fn worker_reconnects_after_losing_its_connection() {
+    let db = fresh_db();
+    let t = tenant(&db);
+    let mut registry = Registry::new();
+    registry.register("noop", |_: &jobs::Job, _: &mut JobContext<'_>| Ok(()));
+    let mut config = WorkerConfig::new(t.id);
+    config.poll_interval = Duration::from_secs(60);
+    let url = db.url.clone();
+    let connect: queue::worker::Connector = Arc::new(move || stella_bundle::db::connect_url(&url));
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let w = Worker::new(config, registry, connect, Arc::clone(&shutdown)).unwrap();
+    let run = std::thread::spawn(move || w.run());
+    let mut c = db.client();
+    let listening = |c: &mut postgres::Client| -> i64 {
+        c.query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+               AND pid <> pg_backend_pid() AND query LIKE '%job_queue_state%'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    wait_for("the worker's connection", Duration::from_secs(10), || {
+        listening(&mut c) > 0
+    });
+    let killed: i64 = c
+        .query_one(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(killed >= 1);
+    let id = queue::enqueue(&mut c, t.id, "noop", "after", &serde_json::json!({}))
+        .unwrap()
+        .id;
+    wait_for(
+        "the job after reconnecting",
+        Duration::from_secs(15),
+        || state(&db, id).0 == "done",
+    );
+    shutdown.store(true, Ordering::SeqCst);
+    assert_eq!(run.join().unwrap().unwrap().done, 1);
+}
