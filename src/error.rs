@@ -3,7 +3,9 @@
 //! `0` success, `1` failure, `2` usage, `3` verification failed, `4` replay differs, `5` busy.
 
 use crate::db::DbError;
+use crate::events::EventError;
 use crate::pg::PgError;
+use crate::queue::QueueError;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
@@ -28,6 +30,12 @@ pub enum Error {
 
     #[error(transparent)]
     Scan(#[from] crate::scan::ScanError),
+
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+
+    #[error(transparent)]
+    Events(#[from] EventError),
 
     /// Wrong arguments that clap could not catch (exit 2).
     #[error("{0}")]

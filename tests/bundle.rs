@@ -1098,7 +1098,14 @@ fn repo() -> PathBuf {
 }
 
 /// (file, kind, source, folder under bundles/src, created, sequence)
-type Sample = (&'static str, Kind, &'static str, &'static str, &'static str, Option<u64>);
+type Sample = (
+    &'static str,
+    Kind,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<u64>,
+);
 
 const SAMPLES: [Sample; 4] = [
     (

@@ -158,6 +158,13 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run queued jobs: wakes on NOTIFY, drains ready jobs, stops cleanly on SIGTERM/SIGINT
+    Worker(WorkerArgs),
+    /// The job queue and its dead letters
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// The audit trail (who did what, with which outcome), oldest first
+    Events(EventsArgs),
 }
 
 /// `90s`, `30m`, `36h`, `7d` as seconds.
@@ -270,4 +277,108 @@ pub enum DbCommand {
     Migrate,
     /// Check the live schema and the hot queries' plans against the data-model rules
     Lint,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Drain the ready jobs, then exit
+    #[arg(long)]
+    pub once: bool,
+
+    /// Job kinds to claim (default: every built-in kind: noop, partitions, refresh, scan)
+    #[arg(long, value_delimiter = ',', value_name = "K1,K2")]
+    pub kinds: Vec<String>,
+
+    /// Jobs run in parallel (one connection each)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64), value_name = "N")]
+    pub concurrency: u16,
+
+    /// Seconds after which a dead worker's job is reclaimed (renewed every third while it lives)
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=86400), value_name = "SECONDS")]
+    pub lease: u32,
+
+    /// Fallback poll when no NOTIFY arrives, in seconds
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub poll_interval: f64,
+
+    /// `partitions` jobs drop event partitions older than this
+    #[arg(long, default_value_t = 13, value_parser = clap::value_parser!(i32).range(1..=1200), value_name = "MONTHS")]
+    pub event_retention_months: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JobStatus {
+    Ready,
+    Running,
+    Done,
+    Dead,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Ready => "ready",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Dead => "dead",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List jobs, newest first, with the counts per status
+    List {
+        #[arg(long, value_name = "S")]
+        status: Option<JobStatus>,
+        #[arg(long, value_name = "K")]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=100000), value_name = "N")]
+        limit: i64,
+    },
+    /// Put a dead job back in the queue (attempts reset)
+    Retry {
+        #[arg(value_name = "ID")]
+        id: i64,
+    },
+    /// Delete finished jobs (frees their idempotency keys)
+    Purge {
+        /// Purge done jobs
+        #[arg(long)]
+        done: bool,
+        /// Purge dead letters
+        #[arg(long)]
+        dead: bool,
+        /// Only jobs finished longer ago than this (e.g. 30d, 12h, 90m, 45s)
+        #[arg(long, value_name = "DUR")]
+        older_than: Option<String>,
+    },
+    /// Enqueue a job (idempotent per kind and key), e.g. `jobs add refresh`
+    Add {
+        #[arg(value_name = "KIND")]
+        kind: String,
+        /// Idempotency key: the same kind and key twice is one job (default: a new random key)
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
+        /// JSON payload
+        #[arg(long, default_value = "{}", value_name = "JSON")]
+        payload: String,
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i32).range(1..=1000), value_name = "N")]
+        max_attempts: i32,
+        /// First retry delay in ms, doubled per attempt
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(i32).range(0..=86400000), value_name = "MS")]
+        backoff_ms: i32,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// From this time: RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01) or an age (7d, 12h)
+    #[arg(long, default_value = "30d", value_name = "T")]
+    pub since: String,
+    /// Only events of this kind (import, scan, export, backup, replay, trust, ...)
+    #[arg(long, value_name = "K")]
+    pub kind: Option<String>,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=100000), value_name = "N")]
+    pub limit: i64,
 }

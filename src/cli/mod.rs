@@ -5,9 +5,11 @@
 pub mod args;
 mod bundle_cmd;
 mod db_cmd;
+mod events_cmd;
 mod import_cmd;
 pub mod output;
 mod progress;
+mod queue_cmd;
 mod scan_cmd;
 mod status_cmd;
 
@@ -150,6 +152,9 @@ fn dispatch(ctx: &Context, command: Command) -> Result<Report, Error> {
             allow_older,
             reason,
         } => import_cmd::import(ctx, &files, &trust, allow_older.then_some(reason).flatten()),
+        Command::Worker(a) => queue_cmd::worker(ctx, a),
+        Command::Jobs(c) => queue_cmd::jobs(ctx, c),
+        Command::Events(a) => events_cmd::run(ctx, a),
     }
 }
 

@@ -148,22 +148,27 @@ pub const ADVISORY_SEARCH: HotQuery = HotQuery {
 
 pub const CLAIM_JOB: HotQuery = HotQuery {
     name: "claim_job",
-    serves: "a worker claiming the next ready job (FOR UPDATE SKIP LOCKED)",
+    serves: "a worker claiming the next ready job of one kind (FOR UPDATE SKIP LOCKED)",
+    // One kind per claim (workers rotate over their kinds): with `kind = $2` the ready index
+    // delivers rows already in (run_after, job_id) order, so a claim reads one index entry however
+    // deep the queue is; `kind = ANY(...)` would sort every ready row first. The payload comes
+    // back through the join: the claim rewrites only the small state row.
     sql: "WITH next AS ( \
             SELECT job_id FROM job_queue_state \
-            WHERE tenant_id = $1 AND kind = ANY($2) AND status = 'ready' AND run_after <= now() \
+            WHERE tenant_id = $1 AND kind = $2 AND status = 'ready' AND run_after <= now() \
             ORDER BY run_after, job_id FOR UPDATE SKIP LOCKED LIMIT 1) \
           UPDATE job_queue_state s SET status = 'running', locked_at = now(), locked_by = $3, \
                  lease_until = now() + make_interval(secs => $4), attempts = s.attempts + 1 \
-          FROM next WHERE s.tenant_id = $1 AND s.job_id = next.job_id \
-          RETURNING s.job_id, s.attempts",
+          FROM next, job_queue q \
+          WHERE s.tenant_id = $1 AND s.job_id = next.job_id AND q.tenant_id = $1 AND q.id = next.job_id \
+          RETURNING s.job_id, s.kind, s.attempts, q.max_attempts, q.backoff_ms, q.idempotency_key, q.payload",
     table: "job_queue_state",
     key: &["tenant_id", "kind"],
     indexes: &["ix_job_ready"],
     sample: |t| {
         vec![
             Box::new(t),
-            Box::new(vec!["scan".to_string()]),
+            Box::new("scan"),
             Box::new("worker-1"),
             Box::new(30.0f64),
         ]
@@ -172,13 +177,31 @@ pub const CLAIM_JOB: HotQuery = HotQuery {
 
 pub const EVENTS_SINCE: HotQuery = HotQuery {
     name: "events_since",
-    serves: "the audit trail since a time",
-    sql: "SELECT occurred_at, kind, outcome, subject FROM event \
-          WHERE tenant_id = $1 AND occurred_at >= $2 ORDER BY occurred_at, event_id",
+    serves: "the audit trail since a time (`events --since`)",
+    sql: "SELECT occurred_at, event_id, kind, outcome, os_user, host, subject, details FROM event \
+          WHERE tenant_id = $1 AND occurred_at >= $2 ORDER BY occurred_at, event_id LIMIT $3",
     table: "event",
     key: &["tenant_id", "occurred_at"],
     indexes: &["event_pkey"],
-    sample: |t| vec![Box::new(t), Box::new(chrono::Utc::now())],
+    sample: |t| vec![Box::new(t), Box::new(chrono::Utc::now()), Box::new(100i64)],
+};
+
+pub const EVENTS_OF_KIND_SINCE: HotQuery = HotQuery {
+    name: "events_of_kind_since",
+    serves: "the audit trail of one kind since a time (`events --kind K --since`)",
+    sql: "SELECT occurred_at, event_id, kind, outcome, os_user, host, subject, details FROM event \
+          WHERE tenant_id = $1 AND kind = $2 AND occurred_at >= $3 ORDER BY occurred_at, event_id LIMIT $4",
+    table: "event",
+    key: &["tenant_id", "kind"],
+    indexes: &["ix_event_kind"],
+    sample: |t| {
+        vec![
+            Box::new(t),
+            Box::new("import"),
+            Box::new(chrono::Utc::now()),
+            Box::new(100i64),
+        ]
+    },
 };
 
 /// Every hot query, in the order `db lint` checks them.
@@ -196,4 +219,5 @@ pub const ALL: &[&HotQuery] = &[
     &ADVISORY_SEARCH,
     &CLAIM_JOB,
     &EVENTS_SINCE,
+    &EVENTS_OF_KIND_SINCE,
 ];

@@ -7,4 +7,6 @@ mod harness;
 mod db_cluster;
 mod db_lint;
 mod db_migrate;
+mod events;
 mod import;
+mod queue;
