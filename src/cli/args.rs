@@ -105,6 +105,9 @@ pub enum Command {
         /// Why an older feed is imported (recorded in the import ledger)
         #[arg(long, value_name = "TEXT", requires = "allow_older")]
         reason: Option<String>,
+        /// After importing, enqueue a scan job (run by `worker`) for the SBOMs' artifacts (or all)
+        #[arg(long)]
+        scan: bool,
     },
     /// Match SBOM components against advisories, apply VEX, store findings, write a signed manifest
     Scan {
@@ -300,6 +303,14 @@ pub struct WorkerArgs {
     /// Fallback poll when no NOTIFY arrives, in seconds
     #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
     pub poll_interval: f64,
+
+    /// Key that signs the manifests of `scan` jobs
+    #[arg(long, value_name = "KEY")]
+    pub scan_key: Option<PathBuf>,
+
+    /// Folder for the manifests of `scan` jobs (default HOME/manifests)
+    #[arg(long, value_name = "DIR")]
+    pub manifest_dir: Option<PathBuf>,
 
     /// `partitions` jobs drop event partitions older than this
     #[arg(long, default_value_t = 13, value_parser = clap::value_parser!(i32).range(1..=1200), value_name = "MONTHS")]

@@ -39,6 +39,15 @@ pub fn trust(ctx: &Context, cmd: TrustCommand) -> Result<Report, Error> {
     match cmd {
         TrustCommand::Add { key } => {
             let (k, added) = store.add(&key)?;
+            if added {
+                super::audit(
+                    ctx,
+                    "trust",
+                    crate::events::Outcome::Ok,
+                    Some(&k.keyid),
+                    serde_json::json!({"action": "add", "file": k.file, "by": super::whoami()}),
+                );
+            }
             let human = if added {
                 format!("trusted {}", k.keyid)
             } else {
@@ -67,6 +76,13 @@ pub fn trust(ctx: &Context, cmd: TrustCommand) -> Result<Report, Error> {
         }
         TrustCommand::Remove { keyid } => {
             let k = store.remove(&keyid)?;
+            super::audit(
+                ctx,
+                "trust",
+                crate::events::Outcome::Ok,
+                Some(&k.keyid),
+                serde_json::json!({"action": "remove", "by": super::whoami()}),
+            );
             Ok(Report::ok(
                 serde_json::json!({"keyid": k.keyid, "removed": true}),
                 format!("removed {}", k.keyid),

@@ -6,7 +6,9 @@ use super::output::{Mode, Report};
 use super::progress::bar_for;
 use super::Context;
 use crate::error::{Error, EXIT_FAILURE, EXIT_VERIFICATION};
+use crate::events::{self, Outcome};
 use crate::import::{self, ImportRequest, ImportStatus};
+use crate::queue;
 use std::path::PathBuf;
 
 pub fn import(
@@ -14,6 +16,7 @@ pub fn import(
     files: &[PathBuf],
     trust: &TrustArgs,
     reason: Option<String>,
+    scan: bool,
 ) -> Result<Report, Error> {
     let set = trust_set(ctx, trust)?;
     let limits = limits(trust);
@@ -22,6 +25,7 @@ pub fn import(
     let mut results = Vec::new();
     let mut human = String::new();
     let mut code = 0;
+    let mut imported: Vec<String> = Vec::new();
     for file in files {
         let progress = bar_for(ctx.mode, &file.display().to_string());
         let req = ImportRequest {
@@ -57,6 +61,9 @@ pub fn import(
                         );
                     }
                 }
+                if o.status == ImportStatus::Imported {
+                    imported.push(o.sha256.clone());
+                }
                 results.push(serde_json::to_value(&o).unwrap_or_default());
             }
             Err(e) => {
@@ -67,6 +74,23 @@ pub fn import(
                 };
                 code = code.max(c);
                 eprintln!("error: {e}");
+                // The refusal is part of the audit trail (its own row, after the outcome is known).
+                let outcome = if e.is_verification_failure() {
+                    Outcome::Refused
+                } else {
+                    Outcome::Failed
+                };
+                let details = serde_json::json!({"file": file, "error": e.to_string(), "by": who});
+                if let Err(err) = events::record(
+                    &mut client,
+                    ctx.tenant.id,
+                    "import",
+                    outcome,
+                    None,
+                    &details,
+                ) {
+                    tracing::warn!("could not record the refused import: {err}");
+                }
                 results.push(serde_json::json!({
                     "file": file, "status": "failed", "error": e.to_string(),
                     "verification_failed": e.is_verification_failure(),
@@ -74,5 +98,27 @@ pub fn import(
             }
         }
     }
-    Ok(Report::ok(serde_json::json!({"bundles": results}), human).with_code(code))
+    let mut json = serde_json::json!({"bundles": results});
+    if scan && !imported.is_empty() {
+        imported.sort();
+        let key = format!("import-scan:{}", imported.join(","));
+        let job = queue::enqueue(
+            &mut client,
+            ctx.tenant.id,
+            "scan",
+            &key,
+            &serde_json::json!({"artifacts": []}),
+        )?;
+        human.push_str(&format!(
+            "scan job {} {} (run it with `stella-bundle worker --once --scan-key KEY`)\n",
+            job.id,
+            if job.new {
+                "enqueued"
+            } else {
+                "already enqueued"
+            }
+        ));
+        json["scan_job"] = serde_json::json!({"id": job.id, "new": job.new});
+    }
+    Ok(Report::ok(json, human).with_code(code))
 }

@@ -80,6 +80,30 @@ pub fn whoami() -> String {
     format!("{user}@{host}")
 }
 
+/// Record an audit event on its own (for commands whose work is not a database transaction, such
+/// as trust changes). A failure to record is a warning: the change itself already happened.
+pub fn audit(
+    ctx: &Context,
+    kind: &str,
+    outcome: crate::events::Outcome,
+    subject: Option<&str>,
+    details: serde_json::Value,
+) {
+    let result = ctx.connect().and_then(|mut c| {
+        Ok(crate::events::record(
+            &mut c,
+            ctx.tenant.id,
+            kind,
+            outcome,
+            subject,
+            &details,
+        )?)
+    });
+    if let Err(e) = result {
+        tracing::warn!("could not record the {kind} event in the audit trail: {e}");
+    }
+}
+
 /// Run the program; returns the process exit code.
 pub fn run() -> i32 {
     let cli = match Cli::try_parse() {
@@ -151,7 +175,14 @@ fn dispatch(ctx: &Context, command: Command) -> Result<Report, Error> {
             trust,
             allow_older,
             reason,
-        } => import_cmd::import(ctx, &files, &trust, allow_older.then_some(reason).flatten()),
+            scan,
+        } => import_cmd::import(
+            ctx,
+            &files,
+            &trust,
+            allow_older.then_some(reason).flatten(),
+            scan,
+        ),
         Command::Worker(a) => queue_cmd::worker(ctx, a),
         Command::Jobs(c) => queue_cmd::jobs(ctx, c),
         Command::Events(a) => events_cmd::run(ctx, a),

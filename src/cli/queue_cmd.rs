@@ -28,6 +28,11 @@ pub fn worker(ctx: &Context, a: WorkerArgs) -> Result<Report, Error> {
     }
     let registry = queue::builtin::registry(&BuiltinSettings {
         event_retention_months: a.event_retention_months,
+        scan_key: a.scan_key.clone(),
+        manifest_dir: a
+            .manifest_dir
+            .clone()
+            .unwrap_or_else(|| ctx.home.root().join("manifests")),
         ..BuiltinSettings::default()
     });
     let mut config = WorkerConfig::new(ctx.tenant.id);

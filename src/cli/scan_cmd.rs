@@ -24,6 +24,7 @@ pub fn scan(
         artifacts,
         key: &key,
         manifest_out,
+        manifest_dir: None,
         no_wait,
         archive_wait: Duration::from_secs(archive_wait),
     };

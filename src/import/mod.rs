@@ -280,6 +280,23 @@ pub fn import_bundle(
     };
     req.progress.finish();
     let loaded = loaded?;
+    let details = serde_json::json!({
+        "file": file.display().to_string(), "kind": kind.as_str(), "source": predicate.source,
+        "import_id": import_id, "signer": bundle.keyid(), "documents": loaded.documents,
+        "imported_by": req.imported_by,
+    });
+    crate::events::record(
+        &mut tx,
+        tenant.id,
+        "import",
+        crate::events::Outcome::Ok,
+        Some(&sha_hex),
+        &details,
+    )
+    .map_err(|e| ImportError::Invalid {
+        file: file.into(),
+        message: format!("recording the import event: {e}"),
+    })?;
     tx.commit().map_err(fail_db("committing the import"))?;
     Ok(ImportOutcome {
         file: file.display().to_string(),

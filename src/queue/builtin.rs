@@ -18,6 +18,10 @@ pub struct BuiltinSettings {
     pub event_retention_months: i32,
     /// Months of partitions kept ready ahead of the current one.
     pub partitions_ahead: i32,
+    /// The key that signs the manifests of `scan` jobs (`worker --scan-key`).
+    pub scan_key: Option<std::path::PathBuf>,
+    /// Where `scan` jobs write their manifests.
+    pub manifest_dir: std::path::PathBuf,
 }
 
 impl Default for BuiltinSettings {
@@ -25,6 +29,8 @@ impl Default for BuiltinSettings {
         BuiltinSettings {
             event_retention_months: 13,
             partitions_ahead: PARTITIONS_AHEAD,
+            scan_key: None,
+            manifest_dir: std::path::PathBuf::from("."),
         }
     }
 }
@@ -38,7 +44,13 @@ pub fn registry(settings: &BuiltinSettings) -> Registry {
     r.register("partitions", move |job: &Job, ctx: &mut JobContext<'_>| {
         partitions(job, ctx, &s)
     });
-    r.register("scan", ScanJob);
+    r.register(
+        "scan",
+        ScanJob {
+            key: settings.scan_key.clone(),
+            manifest_dir: settings.manifest_dir.clone(),
+        },
+    );
     r
 }
 
@@ -127,17 +139,74 @@ fn partitions(job: &Job, ctx: &mut JobContext<'_>, s: &BuiltinSettings) -> Resul
     Ok(())
 }
 
-/// `scan` jobs. The scan engine is written separately; its lead wires it here (payload: the
-/// artifacts to scan). Until then a `scan` job fails honestly, retries with backoff and ends in
-/// the dead letters, from where `jobs retry` brings it back once the engine is wired.
-pub struct ScanJob;
+/// `scan` jobs (enqueued by `import --scan`): payload `{"artifacts": [PURL, ...]}` (empty: all
+/// artifacts). The manifest is signed with the worker's `--scan-key` and written into its
+/// manifest folder as `scan-<scan_id>.manifest.json`.
+pub struct ScanJob {
+    pub key: Option<std::path::PathBuf>,
+    pub manifest_dir: std::path::PathBuf,
+}
 
 impl super::registry::JobHandler for ScanJob {
-    fn run(&self, _job: &Job, _ctx: &mut JobContext<'_>) -> Result<(), JobError> {
-        Err(JobError::Failed(
-            "the scan job handler is not wired to the scan engine yet (src/queue/builtin.rs, \
-             ScanJob); run `stella-bundle scan` directly, then `jobs retry` this job"
-                .into(),
-        ))
+    fn run(&self, job: &Job, ctx: &mut JobContext<'_>) -> Result<(), JobError> {
+        let Some(key_path) = &self.key else {
+            return Err(JobError::Failed(
+                "this worker has no --scan-key to sign scan manifests; restart it with --scan-key KEY, \
+                 then `jobs retry` this job"
+                    .into(),
+            ));
+        };
+        let key = crate::bundle::PrivateKey::load(key_path)
+            .map_err(|e| JobError::Permanent(e.to_string()))?;
+        let artifacts: Vec<String> = match job.payload.get("artifacts") {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+                JobError::Permanent(format!(
+                    "scan: payload field `artifacts` must be a list of purls: {e}"
+                ))
+            })?,
+        };
+        let name: String = ctx
+            .client
+            .query_one(
+                "SELECT name FROM tenant WHERE tenant_id = $1",
+                &[&job.tenant],
+            )
+            .map_err(|e| JobError::Failed(format!("scan: reading the tenant: {e}")))?
+            .get(0);
+        let tenant = crate::db::Tenant::new(&name);
+        std::fs::create_dir_all(&self.manifest_dir).map_err(|e| {
+            JobError::Failed(format!(
+                "scan: cannot create {}: {e}",
+                self.manifest_dir.display()
+            ))
+        })?;
+        let scan_id_hint = format!("job-{}", job.id);
+        let req = crate::scan::ScanRequest {
+            artifacts: &artifacts,
+            key: &key,
+            manifest_out: None,
+            manifest_dir: Some(self.manifest_dir.clone()),
+            no_wait: false,
+            archive_wait: Duration::from_secs(60),
+        };
+        let _ = scan_id_hint;
+        match crate::scan::run(ctx.client, &tenant, &req) {
+            Ok(o) => {
+                tracing::info!(
+                    "scan job {}: scan {} digest {} -> {}",
+                    job.id,
+                    o.scan_id,
+                    o.result_digest,
+                    o.manifest.display()
+                );
+                Ok(())
+            }
+            Err(e @ crate::scan::ScanError::NothingToScan(_))
+            | Err(e @ crate::scan::ScanError::UnknownArtifact(_)) => {
+                Err(JobError::Permanent(e.to_string()))
+            }
+            Err(e) => Err(JobError::Failed(e.to_string())),
+        }
     }
 }

@@ -38,8 +38,10 @@ pub struct ScanRequest<'a> {
     /// Artifacts (purls) to scan; empty = every artifact with an SBOM.
     pub artifacts: &'a [String],
     pub key: &'a PrivateKey,
-    /// Where to write the manifest; default `scan-<scan_id>.manifest.json`.
+    /// Where to write the manifest; default `scan-<scan_id>.manifest.json` in `manifest_dir`.
     pub manifest_out: Option<PathBuf>,
+    /// Folder for the default manifest name (default: the working directory).
+    pub manifest_dir: Option<PathBuf>,
     /// Exit busy instead of waiting when another scan of an artifact runs.
     pub no_wait: bool,
     /// How long to wait for the archiver to archive the restore point's segment.
@@ -300,6 +302,19 @@ fn scan_locked(
         &[&tenant.id, &scan_id, &name, &lsn, &(timeline as i32)],
     )
     .map_err(q("recording the restore point"))?;
+    let details = serde_json::json!({
+        "digest": eval.digest, "counts": eval.counts, "restore_point": name, "lsn": lsn,
+        "artifacts": sboms.iter().map(|s| &s.artifact_purl).collect::<Vec<_>>(),
+    });
+    crate::events::record(
+        &mut tx,
+        tenant.id,
+        "scan",
+        crate::events::Outcome::Ok,
+        Some(&scan_id.to_string()),
+        &details,
+    )
+    .map_err(|e| ScanError::Manifest(format!("recording the scan event: {e}")))?;
     tx.commit().map_err(q("committing the scan"))?;
 
     if let Some(w) = wait_archived(client, &lsn, req.archive_wait)? {
