@@ -2,6 +2,7 @@
 //! edge, where [`Error::exit_code`] maps them to the exit codes fixed in SPEC section 3:
 //! `0` success, `1` failure, `2` usage, `3` verification failed, `4` replay differs, `5` busy.
 
+use crate::backup::BackupError;
 use crate::db::DbError;
 use crate::pg::PgError;
 
@@ -19,6 +20,9 @@ pub enum Error {
 
     #[error(transparent)]
     Pg(#[from] PgError),
+
+    #[error(transparent)]
+    Backup(#[from] BackupError),
 
     /// Wrong arguments that clap could not catch (exit 2).
     #[error("{0}")]
@@ -43,6 +47,9 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => EXIT_USAGE,
+            Error::Backup(BackupError::Usage(_)) => EXIT_USAGE,
+            Error::Backup(BackupError::Busy { .. }) => EXIT_BUSY,
+            Error::Backup(BackupError::VerifyFailed { .. }) => EXIT_VERIFICATION,
             _ => EXIT_FAILURE,
         }
     }

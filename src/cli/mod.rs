@@ -3,6 +3,7 @@
 //! decides what is printed and which exit code the process ends with.
 
 pub mod args;
+mod backup_cmd;
 mod db_cmd;
 pub mod output;
 
@@ -88,6 +89,9 @@ pub fn run() -> i32 {
 fn dispatch(ctx: &Context, command: Command) -> Result<Report, Error> {
     match command {
         Command::Db(c) => db_cmd::run(ctx, c),
+        Command::Backup(a) => backup_cmd::backup(ctx, a),
+        Command::Wal(c) => backup_cmd::wal(ctx, c),
+        Command::Restore(a) => backup_cmd::restore(ctx, a),
     }
 }
 
