@@ -517,7 +517,7 @@ fn configure(
         RecoveryTarget::Lsn(l) => format!("recovery_target_lsn = {}\n", q(&l.to_string())),
         RecoveryTarget::Time(t) => format!(
             "recovery_target_time = {}\n",
-            q(&t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            q(&t.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string())
         ),
         RecoveryTarget::Name(n) => format!("recovery_target_name = {}\n", q(n)),
     };
