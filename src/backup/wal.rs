@@ -128,6 +128,7 @@ pub fn push(repo: &Repo, src: &Path, name: &str) -> Result<PushOutcome, BackupEr
     let sha = sha256_hex(&data);
     let dir = repo.wal_dir().join(wal_folder(name));
     create_dir(&dir)?;
+    remove_dead_tmp(&dir, name);
     if let Some(existing) = find(&dir, name)? {
         if existing.sha256 == sha {
             let stored = std::fs::metadata(&existing.path)
@@ -188,6 +189,28 @@ pub fn push(repo: &Repo, src: &Path, name: &str) -> Result<PushOutcome, BackupEr
         stored_bytes: compressed.len() as u64,
         already_archived: false,
     })
+}
+
+/// Remove `.NAME.PID.tmp` files of pushes that were killed (their pid is gone).
+fn remove_dead_tmp(dir: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().to_string();
+        let pid = file
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".tmp"))
+            .and_then(|p| p.parse::<i32>().ok());
+        if let Some(pid) = pid {
+            let alive = pid as u32 != std::process::id()
+                && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+            if !alive {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// Write the compressed bytes to the temp file and fsync it. `STELLA_FAULT=wal-push-stall`
@@ -363,4 +386,44 @@ pub fn index(repo: &Repo) -> Result<BTreeMap<String, ArchivedFile>, BackupError>
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(magic: u16, info: u16, pageaddr: u64, sysid: u64, seg: u32) -> Vec<u8> {
+        let mut b = vec![0u8; 8192];
+        b[0..2].copy_from_slice(&magic.to_le_bytes());
+        b[2..4].copy_from_slice(&info.to_le_bytes());
+        b[4..8].copy_from_slice(&1u32.to_le_bytes());
+        b[8..16].copy_from_slice(&pageaddr.to_le_bytes());
+        b[24..32].copy_from_slice(&sysid.to_le_bytes());
+        b[32..36].copy_from_slice(&seg.to_le_bytes());
+        b[36..40].copy_from_slice(&8192u32.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn long_header_is_read_and_checked() {
+        let h = read_segment_header(&page(0xD110, 0x0002, 0x300_0000, 42, 16 << 20)).unwrap();
+        assert_eq!(h.system_identifier, 42);
+        assert_eq!(h.pageaddr, 0x300_0000);
+        assert_eq!(h.seg_size, 16 << 20);
+        assert!(read_segment_header(&page(0x1234, 0x0002, 0, 42, 16 << 20)).is_err());
+        assert!(read_segment_header(&page(0xD110, 0x0000, 0, 42, 16 << 20)).is_err());
+        assert!(read_segment_header(&page(0xD110, 0x0002, 0, 42, 12345)).is_err());
+        assert!(read_segment_header(&[0u8; 10]).is_err());
+    }
+
+    #[test]
+    fn stored_names() {
+        let sha = "a".repeat(64);
+        assert_eq!(
+            split_stored(&format!("000000010000000000000003-{sha}.zst")),
+            Some(("000000010000000000000003", sha.as_str()))
+        );
+        assert_eq!(split_stored(".000000010000000000000003.77.tmp"), None);
+        assert_eq!(split_stored("000000010000000000000003-abc.zst"), None);
+    }
 }

@@ -299,9 +299,10 @@ pub fn restore(ctx: &Context, a: RestoreArgs) -> Result<Report, Error> {
             "stopped; the data directory stays".to_string()
         } else {
             format!(
-                "running on its private socket: psql '{}'\nstop it with: pg_ctl stop -D {}",
+                "running on its private socket: psql '{}'\nstop it with: pg_ctl stop -D {} (as the server user `{}`)",
                 server.url("postgres"),
-                server.data_dir().display()
+                server.data_dir().display(),
+                ServerUser::resolve().map(|u| u.name().to_string()).unwrap_or_default()
             )
         }
     );
