@@ -200,6 +200,7 @@ fn build(
 ) -> Result<BackupMeta, BackupError> {
     let _ = repo;
     let data = tmp.join("data");
+    let t = std::time::Instant::now();
     let out = run_server_tool(
         user,
         &bins.tool("pg_basebackup"),
@@ -224,6 +225,8 @@ fn build(
             output: output_text(&out),
         });
     }
+    tracing::info!("pg_basebackup: {:.1} s", t.elapsed().as_secs_f64());
+    let t = std::time::Instant::now();
     if super::fault("backup-stall") {
         std::thread::sleep(std::time::Duration::from_secs(30));
     }
@@ -239,6 +242,8 @@ fn build(
             reason: format!("pg_verifybackup: {}", output_text(&out)),
         });
     }
+    tracing::info!("pg_verifybackup: {:.1} s", t.elapsed().as_secs_f64());
+    let t = std::time::Instant::now();
     let (start_lsn, timeline) = read_backup_label(&data.join("backup_label"))?;
     let stop_lsn = read_manifest_end(&data.join("backup_manifest"))?;
     let sysid = read_control_sysid(&data.join("global/pg_control"))?;
@@ -265,6 +270,7 @@ fn build(
 
     let archive = tmp.join(ARCHIVE_FILE);
     let (stored_bytes, archive_sha256) = compress_dir(&data, &archive)?;
+    tracing::info!("tar + zstd + fsync: {:.1} s", t.elapsed().as_secs_f64());
     std::fs::remove_dir_all(&data).map_err(|e| BackupError::io("remove", &data, e))?;
     let seg = facts.wal_segment_size;
     let meta = BackupMeta {
@@ -397,7 +403,12 @@ fn compress_dir(dir: &Path, archive: &Path) -> Result<(u64, String), BackupError
         hash: sha2::Sha256::new(),
         bytes: 0,
     };
-    let enc = zstd::Encoder::new(hw, BACKUP_ZSTD_LEVEL).map_err(io)?;
+    let mut enc = zstd::Encoder::new(hw, BACKUP_ZSTD_LEVEL).map_err(io)?;
+    // zstd's own worker threads compress while this thread reads and tars the files.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4)) as u32;
+    if workers > 1 {
+        enc.multithread(workers).map_err(io)?;
+    }
     let mut tar = tar::Builder::new(enc);
     tar.follow_symlinks(false);
     tar.mode(tar::HeaderMode::Complete);

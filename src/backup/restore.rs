@@ -617,7 +617,7 @@ fn wait_for_target(s: &mut RestoredServer, opts: &RestoreOptions) -> Result<(), 
                     "replay made no progress for {} s (at {last_lsn})",
                     opts.stall_timeout.as_secs()
                 ),
-                log: log.clone(),
+                log: keep_log(&log),
                 tail: tail(&log),
             }));
         }
@@ -685,9 +685,25 @@ fn tail(log: &Path) -> String {
     lines[lines.len().saturating_sub(10)..].join("\n")
 }
 
+/// The failed copy is removed with its folders: keep its log next to them for the operator.
+fn keep_log(log: &Path) -> PathBuf {
+    let kept = std::env::temp_dir().join(format!(
+        "stella-restore-failed-{}-{}.log",
+        std::process::id(),
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+    ));
+    match std::fs::copy(log, &kept) {
+        Ok(_) => kept,
+        Err(_) => log.to_path_buf(),
+    }
+}
+
 /// Name why recovery failed, from the server's log.
 fn diagnose(log: &Path, fallback: &str) -> Attempt {
     let text = std::fs::read_to_string(log).unwrap_or_default();
+    let tail_text = tail(log);
+    let log = keep_log(log);
+    let log = log.as_path();
     let missing = text
         .lines()
         .rev()
@@ -701,7 +717,7 @@ fn diagnose(log: &Path, fallback: &str) -> Attempt {
     let err = |reason: String| BackupError::RecoveryFailed {
         reason,
         log: log.to_path_buf(),
-        tail: tail(log),
+        tail: tail_text.clone(),
     };
     if text.contains("recovery ended before configured recovery target was reached") {
         let reason = match missing {

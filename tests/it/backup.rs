@@ -287,6 +287,27 @@ fn recovery_targets_are_exact_and_missing_wal_is_named() {
     assert_exit(&again, 1);
     assert!(stderr(&again).contains("not empty"), "{}", stderr(&again));
 
+    // A target after the end of the archive: recovery ends before it, and says so.
+    let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let ended = s.run(&[
+        "restore",
+        "--to",
+        rroot.join("data3").to_str().unwrap(),
+        "--target-time",
+        &future,
+    ]);
+    assert_exit(&ended, 1);
+    assert!(
+        stderr(&ended).contains("recovery ended before the target: segment ")
+            && stderr(&ended).contains("is not in the archive"),
+        "{}",
+        stderr(&ended)
+    );
+    assert!(
+        !rroot.join("data3").exists(),
+        "a failed restore leaves no data directory"
+    );
+
     // A hole in the archive: named before any server starts.
     let (_, _, last_lsn, _) = targets[2];
     let first_after_backup = {
