@@ -112,3 +112,40 @@ pub fn archive_command(home: &Home) -> String {
 pub fn restore_command(home: &Home) -> String {
     format!("{} wal fetch \"%f\" \"%p\"", prefix(home))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installs_once_and_replaces_atomically_when_different() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("it's home"), None);
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(&a, b"version a").unwrap();
+        std::fs::write(&b, b"version b!").unwrap();
+        let dest = install_binary(&home, &a).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"version a");
+        let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o755);
+        let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&dest).unwrap());
+        install_binary(&home, &a).unwrap();
+        let same = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&dest).unwrap());
+        assert_eq!(ino, same, "identical: left alone");
+        install_binary(&home, &b).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"version b!");
+        let leftovers = std::fs::read_dir(dest.parent().unwrap()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temp files left");
+    }
+
+    #[test]
+    fn commands_quote_paths() {
+        let home = Home::new("/srv/it's".into(), Some("/mnt/usb repo".into()));
+        assert_eq!(
+            archive_command(&home),
+            "'/srv/it'\\''s/bin/stella-bundle' --home '/srv/it'\\''s' --repo '/mnt/usb repo' --quiet wal push \"%p\" \"%f\""
+        );
+        assert!(restore_command(&home).ends_with("wal fetch \"%f\" \"%p\""));
+    }
+}

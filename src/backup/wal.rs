@@ -129,26 +129,38 @@ pub fn push(repo: &Repo, src: &Path, name: &str) -> Result<PushOutcome, BackupEr
     let dir = repo.wal_dir().join(wal_folder(name));
     create_dir(&dir)?;
     remove_dead_tmp(&dir, name);
+    let mut repair = false;
     if let Some(existing) = find(&dir, name)? {
         if existing.sha256 == sha {
-            let stored = std::fs::metadata(&existing.path)
-                .map(|m| m.len())
-                .unwrap_or(0);
-            return Ok(PushOutcome {
+            // The same content again (a retried archive_command). If the stored copy has gone
+            // bad, this push repairs it: same name, same hash, so nothing is overwritten.
+            match read_archived(&existing) {
+                Ok(_) => {
+                    let stored = std::fs::metadata(&existing.path)
+                        .map(|m| m.len())
+                        .unwrap_or(0);
+                    return Ok(PushOutcome {
+                        name: name.into(),
+                        path: existing.path,
+                        sha256: sha,
+                        bytes: data.len() as u64,
+                        stored_bytes: stored,
+                        already_archived: true,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("{e}; storing it again from {}", src.display());
+                    repair = true;
+                }
+            }
+        } else {
+            return Err(BackupError::WalConflict {
                 name: name.into(),
                 path: existing.path,
-                sha256: sha,
-                bytes: data.len() as u64,
-                stored_bytes: stored,
-                already_archived: true,
+                existing: existing.sha256,
+                new: sha,
             });
         }
-        return Err(BackupError::WalConflict {
-            name: name.into(),
-            path: existing.path,
-            existing: existing.sha256,
-            new: sha,
-        });
     }
     let compressed = zstd::bulk::compress(&data, WAL_ZSTD_LEVEL)
         .map_err(|e| BackupError::io("compress", src, e))?;
@@ -160,8 +172,13 @@ pub fn push(repo: &Repo, src: &Path, name: &str) -> Result<PushOutcome, BackupEr
         return Err(e);
     }
     give_to_owner_of(&tmp, &dir);
-    // A link never replaces an existing name (a rename would).
-    let linked = std::fs::hard_link(&tmp, &finalp);
+    // A link never replaces an existing name (a rename would); a repair renames over the
+    // damaged copy of the same content.
+    let linked = if repair {
+        std::fs::rename(&tmp, &finalp)
+    } else {
+        std::fs::hard_link(&tmp, &finalp)
+    };
     let _ = std::fs::remove_file(&tmp);
     match linked {
         Ok(()) => {}

@@ -544,6 +544,16 @@ fn wal_push_is_idempotent_refuses_conflicts_and_foreign_segments() {
     let bad = stella(&["--repo", r4, "wal", "fetch", &name, back.to_str().unwrap()]);
     assert_exit(&bad, 1);
     assert!(stderr(&bad).contains("damaged"), "{}", stderr(&bad));
+    // ... and pushing the same segment again repairs it.
+    assert_exit(
+        &stella(&["--repo", r4, "wal", "push", seg.to_str().unwrap(), &name]),
+        0,
+    );
+    assert_exit(
+        &stella(&["--repo", r4, "wal", "fetch", &name, back.to_str().unwrap()]),
+        0,
+    );
+    assert_eq!(std::fs::read(&back).unwrap(), original);
 }
 
 /// One backup at a time (exit 5 naming the holder), a killed backup is never listed and the
