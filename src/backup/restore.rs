@@ -278,10 +278,23 @@ pub fn restore(home: &Home, opts: &RestoreOptions) -> Result<RestoredServer, Bac
             ))
         })?,
     };
+    let index = super::wal::index(&repo)?;
+    // Along a later timeline, backups of its ancestors taken before they forked qualify too.
+    let history = match opts.timeline {
+        Some(t) if t > 1 => Some(read_history(&repo, &index, t)?),
+        _ => None,
+    };
     let all: Vec<(BackupMeta, PathBuf)> = basebackup::list(&repo)?
         .into_iter()
         .filter(|(m, _)| m.sysid() == sysid)
-        .filter(|(m, _)| opts.timeline.map_or(true, |t| m.timeline == t))
+        .filter(|(m, _)| match (opts.timeline, &history) {
+            (None, _) => true,
+            (Some(t), _) if m.timeline == t => true,
+            (Some(_), Some(h)) => h
+                .iter()
+                .any(|(tli, end)| *tli == m.timeline && m.stop_lsn <= *end),
+            (Some(_), None) => false,
+        })
         .collect();
     let candidates: Vec<(BackupMeta, PathBuf)> = match &opts.target {
         RecoveryTarget::Lsn(l) => all
@@ -304,11 +317,10 @@ pub fn restore(home: &Home, opts: &RestoreOptions) -> Result<RestoredServer, Bac
             repo.backups_dir().display()
         )));
     }
-    let index = super::wal::index(&repo)?;
     let mut last_err = None;
     let n = candidates.len();
     for (i, (meta, folder)) in candidates.into_iter().enumerate() {
-        check_chain(&repo, &index, &meta, opts)?;
+        check_chain(&repo, &index, &meta, opts, history.as_deref())?;
         match restore_one(home, &repo, &bins, &user, &meta, &folder, opts, started) {
             Ok(s) => return Ok(s),
             // A restore point is found by replaying: an older backup may still hold it.
@@ -325,20 +337,79 @@ pub fn restore(home: &Home, opts: &RestoreOptions) -> Result<RestoredServer, Bac
     Err(last_err.unwrap_or_else(|| BackupError::NoBackup("no backup reaches the target".into())))
 }
 
+/// A timeline's history file from the archive: `(ancestor timeline, where it ends)`, oldest
+/// first.
+fn read_history(
+    repo: &Repo,
+    index: &std::collections::BTreeMap<String, super::wal::ArchivedFile>,
+    tli: u32,
+) -> Result<Vec<(u32, Lsn)>, BackupError> {
+    let name = format!("{tli:08X}.history");
+    let f = index.get(&name).ok_or_else(|| BackupError::WalMissing {
+        name: name.clone(),
+        dir: repo.wal_dir(),
+    })?;
+    let text = String::from_utf8_lossy(&super::wal::read_archived(f)?).to_string();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let parsed = (|| {
+            let t: u32 = parts.next()?.parse().ok()?;
+            let l: Lsn = parts.next()?.parse().ok()?;
+            Some((t, l))
+        })();
+        match parsed {
+            Some(p) => out.push(p),
+            None => {
+                return Err(BackupError::malformed(
+                    "timeline history",
+                    &f.path,
+                    format!("line `{line}`"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Every segment from the backup's start to the target must be in the archive (or in the
-/// backup itself). For time and name targets the end is the newest archived segment of the
-/// timeline: a hole before it is reported now, not after minutes of replay.
+/// backup itself), on the timeline recovery reads it from (the newest one in the target
+/// timeline's history that has begun by then, as PostgreSQL picks). For time and name targets
+/// the end is the newest archived segment of the target timeline: a hole before it is reported
+/// now, not after minutes of replay.
 fn check_chain(
     repo: &Repo,
     index: &std::collections::BTreeMap<String, super::wal::ArchivedFile>,
     meta: &BackupMeta,
     opts: &RestoreOptions,
+    history: Option<&[(u32, Lsn)]>,
 ) -> Result<(), BackupError> {
     let seg = meta.wal_segment_size;
-    let tli = opts.timeline.unwrap_or(meta.timeline);
-    if tli != meta.timeline {
-        return Ok(());
+    let target_tli = opts.timeline.unwrap_or(meta.timeline);
+    // (timeline, first segment it is read from), ascending.
+    let mut begins: Vec<(u32, u64)> = Vec::new();
+    match history {
+        Some(h) if target_tli != meta.timeline => {
+            let mut begin = 0;
+            for (tli, end) in h {
+                begins.push((*tli, begin));
+                begin = end.segno(seg);
+            }
+            begins.push((target_tli, begin));
+        }
+        _ => begins.push((target_tli, 0)),
     }
+    let tli_for = |segno: u64| {
+        begins
+            .iter()
+            .rev()
+            .find(|(_, b)| *b <= segno)
+            .map_or(target_tli, |(t, _)| *t)
+    };
     let from = meta.start_lsn.segno(seg);
     let to = match &opts.target {
         RecoveryTarget::Lsn(l) => l.segno(seg),
@@ -346,15 +417,18 @@ fn check_chain(
             .keys()
             .filter(|n| n.len() == 24)
             .filter_map(|n| parse_segment(n, seg))
-            .filter(|(t, _)| *t == tli)
+            .filter(|(t, _)| *t == target_tli)
             .map(|(_, s)| s)
             .max()
             .unwrap_or(from)
             .max(meta.stop_lsn.segno(seg)),
     };
     for segno in from..=to {
-        let name = segment_name(tli, segno, seg);
-        if !index.contains_key(&name) && !meta.wal_included.contains(&name) {
+        let name = segment_name(tli_for(segno), segno, seg);
+        let in_backup = meta
+            .wal_included
+            .contains(&segment_name(meta.timeline, segno, seg));
+        if !index.contains_key(&name) && !in_backup {
             return Err(BackupError::WalMissing {
                 name,
                 dir: repo.wal_dir(),

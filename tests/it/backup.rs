@@ -811,6 +811,8 @@ fn timelines_promoted_copy_then_exact_restore_on_timeline_1() {
     assert_eq!(count(&purl, "t"), 10);
     pc.batch_execute("INSERT INTO t SELECT generate_series(1, 500)")
         .unwrap();
+    let lsn_tl2 = lsn_now(&mut pc);
+    pc.batch_execute("INSERT INTO t VALUES (0)").unwrap();
     switch_and_wait(&mut pc);
     drop(pc);
     let stop = user
@@ -836,6 +838,16 @@ fn timelines_promoted_copy_then_exact_restore_on_timeline_1() {
             .unwrap();
     assert_eq!(server.timeline(), 1);
     assert_eq!(count(&server.url("postgres"), "t"), 30);
+    drop(server);
+
+    // And along timeline 2 (a scan made on the promoted copy), from the timeline-1 backup
+    // taken before the fork: 10 rows before the fork + 500 after it.
+    let mut o = s.restore_opts(RecoveryTarget::Lsn(lsn_tl2));
+    o.timeline = Some(2);
+    let server = stella_bundle::backup::restore(&s.home, &o).unwrap();
+    assert_eq!(server.timeline(), 2);
+    assert_eq!(server.backup().timeline, 1);
+    assert_eq!(count(&server.url("postgres"), "t"), 510);
 }
 
 /// An external server given by --database-url, archiving into a repository with `wal push`:
