@@ -40,11 +40,23 @@ pub fn install_binary(home: &Home, exe: &Path) -> Result<PathBuf, BackupError> {
     Ok(dest)
 }
 
-/// The running executable, installed into the home.
+/// The running executable, installed into the home (checked once per process and home: every
+/// command that starts the embedded cluster calls this).
 pub fn install_self(home: &Home) -> Result<PathBuf, BackupError> {
+    static DONE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let dest = installed_binary(home);
+    if let Ok(done) = DONE.lock() {
+        if done.contains(&dest) {
+            return Ok(dest);
+        }
+    }
     let exe = std::env::current_exe()
         .map_err(|e| BackupError::io("locate", "the running executable", e))?;
-    install_binary(home, &exe)
+    let dest = install_binary(home, &exe)?;
+    if let Ok(mut done) = DONE.lock() {
+        done.push(dest.clone());
+    }
+    Ok(dest)
 }
 
 fn same_content(a: &Path, b: &Path) -> bool {
