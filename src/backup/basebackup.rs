@@ -126,7 +126,10 @@ pub fn server_facts(url: &str) -> Result<ServerFacts, BackupError> {
         .map_err(|e| crate::db::DbError::query("reading the server's identity", e))?;
     let id: String = row.get(0);
     Ok(ServerFacts {
-        system_identifier: id.parse().unwrap_or(0),
+        system_identifier: id.parse().map_err(|_| crate::db::DbError::Query {
+            what: "reading the server's system identifier".into(),
+            reason: format!("`{id}` is not a number"),
+        })?,
         wal_segment_size: row.get::<_, i64>(1) as u64,
         archive_mode: row.get(2),
         superuser: row.get(3),

@@ -176,6 +176,10 @@ impl RestoredServer {
     /// Keep (or not) the server running and its folders when dropped.
     pub fn keep(&mut self, keep: bool) {
         self.keep = keep;
+        if keep {
+            // A kept copy is the user's now: never swept as an orphan.
+            let _ = std::fs::remove_file(self.runtime_dir.join(OWNER_FILE));
+        }
     }
     /// Stop the server now (its folders stay when kept).
     pub fn stop(mut self) -> Result<(), BackupError> {
@@ -195,6 +199,46 @@ impl Drop for RestoredServer {
         }
         let _ = stop_server(&self.bins, &self.user, &self.data_dir, "immediate");
         remove(&self.data_dir, &self.runtime_dir);
+    }
+}
+
+/// In a restore's runtime folder while its owner runs: `PID\nDATA_DIR\n`.
+const OWNER_FILE: &str = "owner";
+
+/// Stop and remove restores whose owner died without cleaning up (a `kill -9` of `replay`):
+/// runtime folders `/tmp/stella-restore-*` whose owner file names a dead process.
+fn sweep_orphans(bins: &PgBinaries, user: &ServerUser) {
+    let Ok(entries) = std::fs::read_dir("/tmp") else {
+        return;
+    };
+    for e in entries.flatten() {
+        if !e
+            .file_name()
+            .to_string_lossy()
+            .starts_with("stella-restore-")
+        {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(e.path().join(OWNER_FILE)) else {
+            continue;
+        };
+        let mut lines = text.lines();
+        let (Some(pid), Some(data)) = (
+            lines.next().and_then(|p| p.trim().parse::<i32>().ok()),
+            lines.next().map(PathBuf::from),
+        ) else {
+            continue;
+        };
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        if alive {
+            continue;
+        }
+        tracing::warn!(
+            "removing the restore of a process that is gone (pid {pid}): {}",
+            data.display()
+        );
+        let _ = stop_server(bins, user, &data, "immediate");
+        remove(&data, &e.path());
     }
 }
 
@@ -262,6 +306,7 @@ pub fn restore(home: &Home, opts: &RestoreOptions) -> Result<RestoredServer, Bac
     let repo = Repo::new(home.repo());
     let bins = PgBinaries::locate()?;
     let user = ServerUser::resolve()?;
+    sweep_orphans(&bins, &user);
     let binary = super::install::installed_binary(home);
     if !binary.is_file() {
         return Err(BackupError::Usage(format!(
@@ -475,6 +520,11 @@ fn restore_one(
         .map_err(|e| BackupError::io("create a folder in", "/tmp", e))?
         .keep();
     user.own_dir(&runtime_dir, 0o700)?;
+    std::fs::write(
+        runtime_dir.join(OWNER_FILE),
+        format!("{}\n{}\n", std::process::id(), data_dir.display()),
+    )
+    .map_err(|e| BackupError::io("write", runtime_dir.join(OWNER_FILE), e))?;
     let tli = opts.timeline.unwrap_or(meta.timeline);
     let mut server = RestoredServer {
         data_dir: data_dir.clone(),
@@ -505,7 +555,7 @@ fn restore_one(
     }
     wait_for_target(&mut server, opts)?;
     server.seconds = started.elapsed().as_secs_f64();
-    server.keep = opts.keep;
+    server.keep(opts.keep);
     Ok(server)
 }
 

@@ -237,6 +237,32 @@ fn recovery_targets_are_exact_and_missing_wal_is_named() {
             );
         }
     }
+    // A restore whose owner died (kill -9 of replay) is swept by the next restore.
+    let (_, expected, lsn, _) = targets[0];
+    let orphan =
+        stella_bundle::backup::restore(&s.home, &s.restore_opts(RecoveryTarget::Lsn(lsn))).unwrap();
+    let (odata, ort) = (
+        orphan.data_dir().to_path_buf(),
+        orphan.socket_dir().to_path_buf(),
+    );
+    let mut gone = Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    std::fs::write(
+        ort.join("owner"),
+        format!("{gone_pid}\n{}\n", odata.display()),
+    )
+    .unwrap();
+    std::mem::forget(orphan);
+    let server =
+        stella_bundle::backup::restore(&s.home, &s.restore_opts(RecoveryTarget::Lsn(lsn))).unwrap();
+    assert_eq!(count(&server.url("postgres"), "t"), expected);
+    assert!(
+        !odata.exists() && !ort.exists(),
+        "the orphan is stopped and removed"
+    );
+    drop(server);
+
     // A named restore point through the CLI, into a folder of our own.
     let rroot = scratch_dir("stella-rs-");
     let dir = rroot.join("data");
