@@ -373,6 +373,67 @@ fn find(dir: &Path, name: &str) -> Result<Option<ArchivedFile>, BackupError> {
     Ok(find_all(dir, name)?.into_iter().next())
 }
 
+/// Switch to a new WAL segment and wait until the archiver has archived the one just closed
+/// (SPEC section 6: a scan's restore point must be in the archive before the scan reports).
+/// Returns the archived segment's name. Fails early when the archiver reports a failure for it.
+pub fn switch_and_wait_archived(
+    client: &mut postgres::Client,
+    timeout: std::time::Duration,
+) -> Result<String, BackupError> {
+    let q = |e| crate::db::DbError::query("switching the WAL segment", e);
+    let name: String = client
+        .query_one("SELECT pg_walfile_name(pg_switch_wal())", &[])
+        .map_err(q)?
+        .get(0);
+    let deadline = std::time::Instant::now() + timeout;
+    let mut failures = 0;
+    loop {
+        let row = client
+            .query_one(
+                "SELECT coalesce(last_archived_wal, ''), coalesce(last_failed_wal, ''),
+                        coalesce(last_failed_time > last_archived_time OR last_archived_time IS NULL, false),
+                        current_setting('archive_mode')
+                   FROM pg_stat_archiver",
+                &[],
+            )
+            .map_err(|e| crate::db::DbError::query("reading pg_stat_archiver", e))?;
+        let archived: String = row.get(0);
+        let failed: String = row.get(1);
+        let failing: bool = row.get(2);
+        let mode: String = row.get(3);
+        if mode == "off" {
+            return Err(BackupError::Usage(
+                "the server does not archive WAL (archive_mode=off): turn archiving on".into(),
+            ));
+        }
+        if archived.len() >= 24 && archived[..24] >= *name {
+            return Ok(name);
+        }
+        if failing && failed.len() >= 24 && failed[..24] <= *name {
+            failures += 1;
+            // The archiver retries three times a second apart: report only a lasting failure.
+            if failures > 50 {
+                return Err(BackupError::ToolFailed {
+                    tool: "archive_command".into(),
+                    output: format!(
+                        "archiving {failed} keeps failing; see the server log for the command's error"
+                    ),
+                });
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(BackupError::ToolFailed {
+                tool: "archive_command".into(),
+                output: format!(
+                    "segment {name} was not archived within {} s (last archived: {archived})",
+                    timeout.as_secs()
+                ),
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Every archived file, by name.
 pub fn index(repo: &Repo) -> Result<BTreeMap<String, ArchivedFile>, BackupError> {
     let root = repo.wal_dir();

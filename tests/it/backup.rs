@@ -92,42 +92,7 @@ impl Site {
 
 /// Switch to a new segment and wait until the archiver has archived the one just closed.
 fn switch_and_wait(c: &mut postgres::Client) {
-    let name: String = c
-        .query_one("SELECT pg_walfile_name(pg_switch_wal())", &[])
-        .unwrap()
-        .get(0);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let row = c
-            .query_one(
-                "SELECT last_archived_wal, last_failed_wal FROM pg_stat_archiver",
-                &[],
-            )
-            .unwrap();
-        let last: Option<String> = row.get(0);
-        if last
-            .as_deref()
-            .is_some_and(|l| l.len() >= 24 && &l[..24] >= name.as_str())
-        {
-            return;
-        }
-        let failed: Option<String> = row.get(1);
-        if Instant::now() >= deadline {
-            let dbg: String = c
-                .query_one(
-                    "SELECT current_setting('archive_command') || ' | ' || current_setting('archive_mode') || ' | ' || (SELECT string_agg(f, ',') FROM pg_ls_dir('pg_wal/archive_status') f)",
-                    &[],
-                )
-                .map(|r| r.get(0))
-                .unwrap_or_default();
-            eprintln!("archiver state: {dbg}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "segment {name} not archived in 60 s (last archived {last:?}, last failed {failed:?})"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    stella_bundle::backup::wal::switch_and_wait_archived(c, Duration::from_secs(60)).unwrap();
 }
 
 fn lsn_now(c: &mut postgres::Client) -> Lsn {
