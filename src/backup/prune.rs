@@ -71,6 +71,18 @@ fn replayable(backups: &[&BackupMeta], scan: &ScanRef) -> bool {
         .any(|b| b.stop_lsn <= scan.lsn && scan.timeline.map_or(true, |t| t as u32 == b.timeline))
 }
 
+/// Scans no backup in the repository can replay (none ends before the scan's LSN on its
+/// timeline); for `status`. WAL holes are found by the restore itself, by name.
+pub fn unreplayable(repo: &Repo, scans: &[ScanRef]) -> Result<Vec<ScanRef>, BackupError> {
+    let all = basebackup::list(repo)?;
+    let metas: Vec<&BackupMeta> = all.iter().map(|(m, _)| m).collect();
+    Ok(scans
+        .iter()
+        .filter(|s| !replayable(&metas, s))
+        .cloned()
+        .collect())
+}
+
 /// Compute the plan for keeping the `keep` newest backups.
 pub fn plan(repo: &Repo, keep: usize, scans: &[ScanRef]) -> Result<PrunePlan, BackupError> {
     if keep == 0 {
