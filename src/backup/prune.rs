@@ -65,10 +65,41 @@ impl PrunePlan {
     }
 }
 
-fn replayable(backups: &[&BackupMeta], scan: &ScanRef) -> bool {
-    backups
-        .iter()
-        .any(|b| b.stop_lsn <= scan.lsn && scan.timeline.map_or(true, |t| t as u32 == b.timeline))
+/// Timeline histories from the archive, `(ancestor, where it ends)` per timeline.
+type Histories = std::collections::BTreeMap<u32, Vec<(u32, Lsn)>>;
+
+fn histories(repo: &Repo, scans: &[ScanRef]) -> Histories {
+    let Ok(index) = super::wal::index(repo) else {
+        return Histories::new();
+    };
+    let mut out = Histories::new();
+    for t in scans.iter().filter_map(|s| s.timeline).filter(|t| *t > 1) {
+        let t = t as u32;
+        if let std::collections::btree_map::Entry::Vacant(e) = out.entry(t) {
+            if let Ok(h) = super::restore::read_history(repo, &index, t) {
+                e.insert(h);
+            }
+        }
+    }
+    out
+}
+
+/// Some backup ends before the scan's LSN on its timeline, or on an ancestor before the fork
+/// (as `restore` chooses).
+fn replayable(backups: &[&BackupMeta], scan: &ScanRef, histories: &Histories) -> bool {
+    backups.iter().any(|b| {
+        if b.stop_lsn > scan.lsn {
+            return false;
+        }
+        match scan.timeline {
+            None => true,
+            Some(t) if t as u32 == b.timeline => true,
+            Some(t) => histories.get(&(t as u32)).is_some_and(|h| {
+                h.iter()
+                    .any(|(tli, end)| *tli == b.timeline && b.stop_lsn <= *end)
+            }),
+        }
+    })
 }
 
 /// Scans no backup in the repository can replay (none ends before the scan's LSN on its
@@ -76,9 +107,10 @@ fn replayable(backups: &[&BackupMeta], scan: &ScanRef) -> bool {
 pub fn unreplayable(repo: &Repo, scans: &[ScanRef]) -> Result<Vec<ScanRef>, BackupError> {
     let all = basebackup::list(repo)?;
     let metas: Vec<&BackupMeta> = all.iter().map(|(m, _)| m).collect();
+    let h = histories(repo, scans);
     Ok(scans
         .iter()
-        .filter(|s| !replayable(&metas, s))
+        .filter(|s| !replayable(&metas, s, &h))
         .cloned()
         .collect())
 }
@@ -124,9 +156,10 @@ pub fn plan(repo: &Repo, keep: usize, scans: &[ScanRef]) -> Result<PrunePlan, Ba
     }
     let now: Vec<&BackupMeta> = all.iter().map(|(m, _)| m).collect();
     let after: Vec<&BackupMeta> = kept.iter().map(|(m, _)| m).collect();
+    let h = histories(repo, scans);
     plan.unreplayable_scans = scans
         .iter()
-        .filter(|s| replayable(&now, s) && !replayable(&after, s))
+        .filter(|s| replayable(&now, s, &h) && !replayable(&after, s, &h))
         .cloned()
         .collect();
     Ok(plan)

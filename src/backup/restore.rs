@@ -384,7 +384,7 @@ pub fn restore(home: &Home, opts: &RestoreOptions) -> Result<RestoredServer, Bac
 
 /// A timeline's history file from the archive: `(ancestor timeline, where it ends)`, oldest
 /// first.
-fn read_history(
+pub(crate) fn read_history(
     repo: &Repo,
     index: &std::collections::BTreeMap<String, super::wal::ArchivedFile>,
     tli: u32,
