@@ -280,13 +280,17 @@ fn recovery_targets_are_exact_and_missing_wal_is_named() {
 
     // A target after the end of the archive: recovery ends before it, and says so.
     let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    let ended = s.run(&[
-        "restore",
-        "--to",
-        rroot.join("data3").to_str().unwrap(),
-        "--target-time",
-        &future,
-    ]);
+    let ended = s.run_env(
+        &[
+            "restore",
+            "--to",
+            rroot.join("data3").to_str().unwrap(),
+            "--target-time",
+            &future,
+        ],
+        // The failed copy's log is kept in TMPDIR: here, in a folder the watchdog removes.
+        &[("TMPDIR", rroot.to_str().unwrap())],
+    );
     assert_exit(&ended, 1);
     assert!(
         stderr(&ended).contains("recovery ended before the target: segment ")
@@ -354,6 +358,7 @@ fn wal_push_is_idempotent_refuses_conflicts_and_foreign_segments() {
         .get(0);
     let shared_repo = shared.root.join("repo");
     let work = scratch_dir("stella-wal-");
+    spawn_watchdog(&work, &work.join("no-server"));
     let seg = work.join("seg");
     let fetched = stella(&[
         "--repo",
@@ -846,11 +851,13 @@ fn timelines_promoted_copy_then_exact_restore_on_timeline_1() {
 #[test]
 fn external_server_via_database_url() {
     let repo_root = scratch_dir("stella-extrepo-");
+    spawn_watchdog(&repo_root, &repo_root.join("no-server"));
     let repo = repo_root.join("repo");
     let ext = site_with_repo(Some(repo.clone()));
     let url = ext.url();
     // The CLI sees only a URL and a repository (and a home for its scratch files).
     let home = scratch_dir("stella-exthome-");
+    spawn_watchdog(&home, &home.join("no-server"));
     let run = |args: &[&str]| {
         let mut all = vec![
             "--database-url",
