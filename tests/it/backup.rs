@@ -924,4 +924,20 @@ fn external_server_via_database_url() {
         "{}",
         stderr(&refused)
     );
+    // ... and so is a base backup of that other cluster.
+    let other = stella(&[
+        "--database-url",
+        &shared.url("postgres"),
+        "--repo",
+        repo.to_str().unwrap(),
+        "backup",
+    ]);
+    assert_exit(&other, 1);
+    assert!(
+        stderr(&other).contains("use another --repo"),
+        "{}",
+        stderr(&other)
+    );
+    let listed = run(&["backup", "list", "--json"]);
+    assert_eq!(json(&listed)["backups"].as_array().unwrap().len(), 1);
 }
