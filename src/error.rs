@@ -2,6 +2,7 @@
 //! edge, where [`Error::exit_code`] maps them to the exit codes fixed in SPEC section 3:
 //! `0` success, `1` failure, `2` usage, `3` verification failed, `4` replay differs, `5` busy.
 
+use crate::backup::BackupError;
 use crate::db::DbError;
 use crate::events::EventError;
 use crate::pg::PgError;
@@ -37,6 +38,9 @@ pub enum Error {
     #[error(transparent)]
     Events(#[from] EventError),
 
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+
     /// Wrong arguments that clap could not catch (exit 2).
     #[error("{0}")]
     Usage(String),
@@ -64,6 +68,9 @@ impl Error {
             Error::Scan(crate::scan::ScanError::Busy { .. }) => EXIT_BUSY,
             Error::Scan(crate::scan::ScanError::BadPurl(..)) => EXIT_USAGE,
             Error::Import(e) if e.is_verification_failure() => EXIT_VERIFICATION,
+            Error::Backup(BackupError::Usage(_)) => EXIT_USAGE,
+            Error::Backup(BackupError::Busy { .. }) => EXIT_BUSY,
+            Error::Backup(BackupError::VerifyFailed { .. }) => EXIT_VERIFICATION,
             _ => EXIT_FAILURE,
         }
     }

@@ -168,6 +168,13 @@ pub enum Command {
     Jobs(JobsCommand),
     /// The audit trail (who did what, with which outcome), oldest first
     Events(EventsArgs),
+    /// Base backups: take one (no subcommand), or list, verify, prune them
+    Backup(BackupArgs),
+    /// The WAL archive: the server's archive_command (push) and restore_command (fetch)
+    #[command(subcommand)]
+    Wal(WalCommand),
+    /// Point-in-time restore into a new data directory, left running paused at the target
+    Restore(RestoreArgs),
 }
 
 /// `90s`, `30m`, `36h`, `7d` as seconds.
@@ -392,4 +399,81 @@ pub struct EventsArgs {
     pub kind: Option<String>,
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=100000), value_name = "N")]
     pub limit: i64,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub command: Option<BackupCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// List the backups, newest first
+    List,
+    /// Extract a backup (default: the newest) to a temporary folder and run pg_verifybackup
+    Verify {
+        /// The backup's label (see `backup list`)
+        label: Option<String>,
+    },
+    /// Keep the N newest backups and the WAL they need; remove the rest
+    Prune {
+        /// How many backups to keep (at least 1)
+        #[arg(long, value_name = "N")]
+        keep: usize,
+        /// Remove without asking, even when scans become unreplayable
+        #[arg(long)]
+        yes: bool,
+        /// Show what would be removed, remove nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WalCommand {
+    /// Archive one WAL file (archive_command = '... wal push %p %f')
+    Push {
+        /// The file (%p)
+        path: PathBuf,
+        /// Its name (%f)
+        name: String,
+    },
+    /// Restore one WAL file from the archive (restore_command = '... wal fetch %f %p')
+    Fetch {
+        /// Its name (%f)
+        name: String,
+        /// Where to write it (%p)
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["target_time", "target_lsn", "target_name"])))]
+pub struct RestoreArgs {
+    /// The new data directory (absent or empty)
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Recover to this time (RFC 3339, e.g. 2026-11-24T02:30:00Z)
+    #[arg(long, value_name = "TIME")]
+    pub target_time: Option<String>,
+    /// Recover to this WAL location (e.g. 0/3000148)
+    #[arg(long, value_name = "LSN")]
+    pub target_lsn: Option<String>,
+    /// Recover to this restore point (pg_create_restore_point)
+    #[arg(long, value_name = "NAME")]
+    pub target_name: Option<String>,
+    /// Open read-write on a new timeline at the target instead of pausing there
+    #[arg(long)]
+    pub promote: bool,
+    /// Recover along this timeline (default: the chosen backup's)
+    #[arg(long, value_name = "TLI")]
+    pub timeline: Option<u32>,
+    /// Restore a backup of this system identifier (default: the repository's)
+    #[arg(long, value_name = "ID")]
+    pub system_identifier: Option<u64>,
+    /// Stop the server once the target is verified (the data directory stays)
+    #[arg(long)]
+    pub stop: bool,
 }

@@ -3,6 +3,7 @@
 //! decides what is printed and which exit code the process ends with.
 
 pub mod args;
+mod backup_cmd;
 mod bundle_cmd;
 mod db_cmd;
 mod events_cmd;
@@ -186,6 +187,9 @@ fn dispatch(ctx: &Context, command: Command) -> Result<Report, Error> {
         Command::Worker(a) => queue_cmd::worker(ctx, a),
         Command::Jobs(c) => queue_cmd::jobs(ctx, c),
         Command::Events(a) => events_cmd::run(ctx, a),
+        Command::Backup(a) => backup_cmd::backup(ctx, a),
+        Command::Wal(c) => backup_cmd::wal(ctx, c),
+        Command::Restore(a) => backup_cmd::restore(ctx, a),
     }
 }
 

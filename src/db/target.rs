@@ -61,6 +61,11 @@ impl DbTarget {
                     .map_err(|e| crate::pg::PgError::io("create", home.root(), e))?;
                 user.allow_traverse(home.root())?;
                 user.own_dir(&home.wal_archive(), 0o700)?;
+                // The server runs `HOME/bin/stella-bundle wal push` as its archive_command.
+                crate::backup::install::install_self(home).map_err(|e| DbError::Query {
+                    what: "installing the archive_command binary".into(),
+                    reason: e.to_string(),
+                })?;
                 let outcome = cluster.start(&Self::settings(home, listen.clone(), *port))?;
                 Ok(Some((cluster, outcome)))
             }
@@ -156,18 +161,9 @@ fn redact(url: &str) -> String {
     url.to_string()
 }
 
-/// The embedded cluster's `archive_command`: copy the segment into `repo/wal` through a temp
-/// file, fsync, rename; an existing segment is accepted only when identical.
+/// The embedded cluster's `archive_command`: `HOME/bin/stella-bundle wal push %p %f`.
 fn archive_command(home: &Home) -> String {
-    let dir = shell_quote(&home.wal_archive().to_string_lossy());
-    format!(
-        "d={dir}; if [ -f \"$d/%f\" ]; then cmp -s \"%p\" \"$d/%f\"; else cp \"%p\" \"$d/.%f.tmp\" \
-         && sync \"$d/.%f.tmp\" && mv \"$d/.%f.tmp\" \"$d/%f\" && sync \"$d\"; fi"
-    )
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
+    crate::backup::install::archive_command(home)
 }
 
 #[cfg(test)]

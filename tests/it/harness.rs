@@ -51,6 +51,9 @@ pub fn cluster() -> &'static SharedCluster {
             home.log_dir(),
         );
         user.own_dir(&home.wal_archive(), 0o700).expect("wal dir");
+        // The archive_command runs HOME/bin/stella-bundle wal push (as `db start` installs it).
+        stella_bundle::backup::install::install_binary(&home, Path::new(bin()))
+            .expect("install the binary");
         let mut settings = DbTarget::settings(&home, None, 5432);
         settings.extra = vec![
             ("fsync".into(), "off".into()),

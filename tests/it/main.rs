@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod backup;
 mod db_cluster;
 mod db_lint;
 mod db_migrate;
