@@ -41,6 +41,9 @@ pub enum Error {
     #[error(transparent)]
     Backup(#[from] BackupError),
 
+    #[error(transparent)]
+    Replay(#[from] crate::replay::ReplayError),
+
     /// Wrong arguments that clap could not catch (exit 2).
     #[error("{0}")]
     Usage(String),
@@ -65,6 +68,8 @@ impl Error {
         match self {
             Error::Usage(_) => EXIT_USAGE,
             Error::Bundle(e) => e.exit_code(),
+            Error::Replay(crate::replay::ReplayError::Verify { .. }) => EXIT_VERIFICATION,
+            Error::Replay(crate::replay::ReplayError::MissingInput { .. }) => EXIT_REPLAY_DIFFERS,
             Error::Scan(crate::scan::ScanError::Busy { .. }) => EXIT_BUSY,
             Error::Scan(crate::scan::ScanError::BadPurl(..)) => EXIT_USAGE,
             Error::Import(e) if e.is_verification_failure() => EXIT_VERIFICATION,

@@ -16,5 +16,6 @@ pub mod import;
 pub mod pg;
 pub mod progress;
 pub mod queue;
+pub mod replay;
 pub mod scan;
 pub mod versions;

@@ -175,6 +175,18 @@ pub enum Command {
     Wal(WalCommand),
     /// Point-in-time restore into a new data directory, left running paused at the target
     Restore(RestoreArgs),
+    /// Prove a past scan: restore to its point in time, re-run it read-only, compare digests
+    Replay {
+        /// The signed scan manifest
+        #[arg(value_name = "MANIFEST")]
+        manifest: PathBuf,
+        /// Also trust this public key (repeatable), besides the trust store
+        #[arg(long = "trust", value_name = "PUB")]
+        trust: Vec<PathBuf>,
+        /// Keep the restored cluster (paused at the target) for inspection
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 /// `90s`, `30m`, `36h`, `7d` as seconds.

@@ -11,6 +11,7 @@ mod import_cmd;
 pub mod output;
 mod progress;
 mod queue_cmd;
+mod replay_cmd;
 mod scan_cmd;
 mod status_cmd;
 
@@ -184,6 +185,11 @@ fn dispatch(ctx: &Context, command: Command) -> Result<Report, Error> {
             allow_older.then_some(reason).flatten(),
             scan,
         ),
+        Command::Replay {
+            manifest,
+            trust,
+            keep,
+        } => replay_cmd::replay(ctx, &manifest, &trust, keep),
         Command::Worker(a) => queue_cmd::worker(ctx, a),
         Command::Jobs(c) => queue_cmd::jobs(ctx, c),
         Command::Events(a) => events_cmd::run(ctx, a),
