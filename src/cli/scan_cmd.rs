@@ -28,7 +28,10 @@ pub fn scan(
         no_wait,
         archive_wait: Duration::from_secs(archive_wait),
     };
-    let o = scan::run(&mut client, &ctx.tenant, &req)?;
+    let mut o = scan::run(&mut client, &ctx.tenant, &req)?;
+    if let Some(w) = no_backup_before(ctx, &mut client, o.lsn.as_deref()) {
+        o.warnings.push(w);
+    }
     for w in &o.warnings {
         if ctx.mode != Mode::Quiet {
             eprintln!("warning: {w}");
@@ -69,6 +72,38 @@ pub fn scan(
     } else {
         report
     })
+}
+
+/// A scan can be replayed only from a base backup that ends before its LSN: warn when the
+/// repository has none.
+fn no_backup_before(
+    ctx: &Context,
+    client: &mut postgres::Client,
+    lsn: Option<&str>,
+) -> Option<String> {
+    let lsn: crate::backup::Lsn = lsn?.parse().ok()?;
+    let sysid: u64 = client
+        .query_one(
+            "SELECT system_identifier::text FROM pg_control_system()",
+            &[],
+        )
+        .ok()?
+        .get::<_, String>(0)
+        .parse()
+        .ok()?;
+    let repo = crate::backup::Repo::new(ctx.home.repo());
+    let backups = crate::backup::basebackup::list(&repo).unwrap_or_default();
+    if backups
+        .iter()
+        .any(|(m, _)| m.sysid() == sysid && m.stop_lsn <= lsn)
+    {
+        return None;
+    }
+    Some(format!(
+        "no base backup of this cluster in {} ends before this scan: it cannot be replayed. Take backups \
+         regularly (`stella-bundle backup`); a backup taken now only helps later scans",
+        repo.root().display()
+    ))
 }
 
 pub struct FindingsFilter {

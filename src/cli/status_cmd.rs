@@ -200,7 +200,7 @@ pub fn status(ctx: &Context, max_age: i64, check: bool) -> Result<Report, Error>
         )
         .map_err(q("reading scans"))?
         .get(0);
-    let unreplayable: Vec<Unreplayable> = c
+    let mut unreplayable: Vec<Unreplayable> = c
         .query(
             "SELECT scan_id::text, finished_at FROM scan_run
              WHERE tenant_id = $1 AND (lsn IS NULL OR restore_point IS NULL) ORDER BY finished_at",
@@ -216,6 +216,39 @@ pub fn status(ctx: &Context, max_age: i64, check: bool) -> Result<Report, Error>
             reason: "no restore point was recorded".into(),
         })
         .collect();
+    // Backups: the newest, and scans that no backup can replay.
+    let repo = crate::backup::Repo::new(ctx.home.repo());
+    let backups = crate::backup::basebackup::list(&repo).unwrap_or_default();
+    let last_backup = backups.first().map(|(m, _)| m.clone());
+    if let Ok(all) = crate::backup::prune::scans(&mut c) {
+        let tenant = ctx.tenant.id.to_string();
+        let mine: Vec<_> = all.into_iter().filter(|s| s.tenant_id == tenant).collect();
+        if let Ok(lost) = crate::backup::prune::unreplayable(&repo, &mine) {
+            for s in lost {
+                unreplayable.push(Unreplayable {
+                    scan_id: s.scan_id.clone(),
+                    finished: None,
+                    reason: format!(
+                        "no base backup in {} ends before its LSN {}",
+                        repo.root().display(),
+                        s.lsn
+                    ),
+                });
+            }
+        }
+    }
+    let backups_json = serde_json::json!({
+        "repository": repo.root(),
+        "count": backups.len(),
+        "last": last_backup.as_ref().map(|m| serde_json::json!({
+            "label": m.label, "stop_time": m.stop_time, "stop_lsn": m.stop_lsn.to_string(),
+            "age_seconds": m.stop_time_utc().map(|t| (now - t).num_seconds()),
+            "stored_bytes": m.stored_bytes,
+        })),
+    });
+    if backups.is_empty() {
+        problems.push("no base backup: scans cannot be replayed (`stella-bundle backup`)".into());
+    }
     if !unreplayable.is_empty() {
         problems.push(format!("{} scan(s) cannot be replayed", unreplayable.len()));
     }
@@ -269,6 +302,19 @@ pub fn status(ctx: &Context, max_age: i64, check: bool) -> Result<Report, Error>
             a.failed_count
         ));
     }
+    human.push_str(&match &last_backup {
+        Some(m) => format!(
+            "backups    {} in {}, last {} ({} ago, {} MiB)\n",
+            backups.len(),
+            repo.root().display(),
+            m.label,
+            m.stop_time_utc()
+                .map(|t| human_age((now - t).num_seconds()))
+                .unwrap_or_else(|| "-".into()),
+            m.stored_bytes >> 20
+        ),
+        None => format!("backups    none in {}\n", repo.root().display()),
+    });
     human.push_str(&format!(
         "queue      {} ready, {} running, {} dead\n",
         queue.ready, queue.running, queue.dead
@@ -285,7 +331,7 @@ pub fn status(ctx: &Context, max_age: i64, check: bool) -> Result<Report, Error>
         database,
         feeds,
         last_import: last_import.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
-        backups: serde_json::json!({}),
+        backups: backups_json,
         archive,
         queue,
         scans,

@@ -15,11 +15,8 @@ fn run(home: &Path, args: &[&str]) -> std::process::Output {
     stella(&refs)
 }
 
-/// A home whose cluster is stopped and removed when this process exits.
 fn new_home() -> std::path::PathBuf {
-    let root = scratch_dir("stella-home-");
-    spawn_watchdog(&root, &root.join("pg"));
-    root.join("h")
+    embedded_home()
 }
 
 #[test]

@@ -311,3 +311,17 @@ pub fn fixture_files(rel: &str, ext: &[&str]) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// A home for an embedded cluster of its own, stopped and removed when this process exits.
+pub fn embedded_home() -> PathBuf {
+    let root = scratch_dir("stella-home-");
+    spawn_watchdog(&root, &root.join("h/pg"));
+    root.join("h")
+}
+
+/// Run the binary against an embedded home.
+pub fn stella_home(home: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--home", home.to_str().expect("utf-8 home")];
+    all.extend_from_slice(args);
+    stella(&all)
+}

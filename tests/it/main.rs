@@ -11,3 +11,4 @@ mod db_migrate;
 mod events;
 mod import;
 mod queue;
+mod replay;
