@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded default, in a fresh home: an embedded PostgreSQL
-# cluster, signed bundles verified and imported (twice: the second time changes nothing), a scan
-# with a signed manifest, its findings, a newer feed and a second scan.
+# cluster with WAL archiving, a base backup, signed bundles verified and imported (twice: the
+# second time changes nothing), a scan with a signed manifest, its findings, a newer feed and a
+# second scan, then `replay` of both scans (point-in-time recovery proves each result) and status.
 # Installs PostgreSQL from Debian's packages if its binaries are missing.
 # Usage: scripts/demo.sh [HOME_DIR]   (default: a new folder under /tmp, kept for inspection)
 set -euo pipefail
@@ -27,6 +28,8 @@ run db lint
 # (public!) demo key in bundles/.
 run keygen --out "$WORK/site"
 run trust add "$ROOT/bundles/demo-key.pub"
+run trust add "$WORK/site.pub"
+run backup
 run verify "$ROOT"/bundles/osv-demo.tar.zst "$ROOT"/bundles/sbom-demo.tar.zst "$ROOT"/bundles/vex-demo.tar.zst
 
 run import "$ROOT"/bundles/osv-demo.tar.zst "$ROOT"/bundles/sbom-demo.tar.zst "$ROOT"/bundles/vex-demo.tar.zst
@@ -38,6 +41,10 @@ run findings --artifact 'pkg:golang/github.com/protonmail/proton-bridge@v1.8.0' 
 
 run import "$ROOT"/bundles/osv-demo-2.tar.zst  # a newer feed (sequence 2)
 run scan --key "$WORK/site.key" --manifest-out "$WORK/scan-2.manifest.json"
-run db status
+
+# The auditor: each scan, proven by point-in-time recovery.
+run replay "$WORK/scan-1.manifest.json"
+run replay "$WORK/scan-2.manifest.json"
+run status
 
 printf '\nHome: %s (the embedded cluster keeps running; stop it with: STELLA_HOME=%s %s db stop)\n' "$STELLA_HOME" "$STELLA_HOME" "$B"
