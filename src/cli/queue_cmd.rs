@@ -177,17 +177,23 @@ fn add(
         .map_err(|e| Error::Usage(format!("--payload is not JSON: {e}")))?;
     let key = key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let mut client = ctx.connect()?;
+    let mut tx = client
+        .transaction()
+        .map_err(|e| crate::db::DbError::query("starting a transaction", e))?;
+    ctx.tenant.ensure(&mut tx)?;
     let job = NewJob {
         max_attempts,
         backoff_ms,
         ..NewJob::new(kind, &key, &payload)
     };
-    let e = jobs::enqueue_job(&mut client, ctx.tenant.id, &job).map_err(|e| match e {
+    let e = jobs::enqueue_job(&mut tx, ctx.tenant.id, &job).map_err(|e| match e {
         queue::QueueError::InvalidInput { what, reason } => {
             Error::Usage(format!("invalid {what}: {reason}"))
         }
         other => other.into(),
     })?;
+    tx.commit()
+        .map_err(|e| crate::db::DbError::query("enqueuing the job", e))?;
     let human = if e.new {
         format!("job {} ({kind}) enqueued", e.id)
     } else {

@@ -361,10 +361,12 @@ fn scan_locked(
     };
     let (bytes, statement) =
         manifest::sign(predicate, req.key).map_err(|e| ScanError::Manifest(e.to_string()))?;
-    let path = req
-        .manifest_out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("scan-{scan_id}.manifest.json")));
+    let path = req.manifest_out.clone().unwrap_or_else(|| {
+        req.manifest_dir
+            .clone()
+            .unwrap_or_default()
+            .join(format!("scan-{scan_id}.manifest.json"))
+    });
     write_atomic(&path, &bytes).map_err(|source| ScanError::WriteManifest {
         path: path.clone(),
         source,

@@ -645,6 +645,7 @@ fn prune_keeps_n_and_names_unreplayable_scans() {
     let s = site();
     assert_exit(&s.run(&["db", "migrate"]), 0);
     let mut c = db::connect_url(&s.cluster.url(5432, db::EMBEDDED_DATABASE)).unwrap();
+    db::Tenant::new("default").ensure(&mut c).unwrap();
     let scan = |c: &mut postgres::Client, id: &str| {
         c.execute(
             "INSERT INTO scan_run (tenant_id, scan_id, status, started_at, engine_version, engine_rules, lsn, timeline)

@@ -25,11 +25,27 @@ pub struct SharedCluster {
 static SHARED: OnceLock<SharedCluster> = OnceLock::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// A folder under /tmp the server user can enter, removed by the watchdog at exit.
+static PROCESS_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// This test process's scratch folder under /tmp, removed by a watchdog when the process exits.
+fn process_dir() -> &'static Path {
+    PROCESS_DIR.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("stella-it-")
+            .tempdir_in("/tmp")
+            .expect("temp dir")
+            .keep();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)).expect("chmod");
+        spawn_watchdog(&dir, &dir.join("no-cluster"));
+        dir
+    })
+}
+
+/// A folder the server user can enter, removed (with everything in it) when this process exits.
 pub fn scratch_dir(prefix: &str) -> PathBuf {
     let dir = tempfile::Builder::new()
         .prefix(prefix)
-        .tempdir_in("/tmp")
+        .tempdir_in(process_dir())
         .expect("temp dir")
         .keep();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)).expect("chmod");

@@ -747,3 +747,90 @@ fn same_document_twice_in_a_bundle_is_stored_once() {
     assert_eq!(count(&mut c, "SELECT count(*) FROM sbom_document"), 1);
     assert_eq!(count(&mut c, "SELECT count(*) FROM bundle_document"), 2);
 }
+
+#[test]
+fn import_with_scan_enqueues_a_job_the_worker_runs() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let gin = serde_json::json!({
+        "id": "TEST-GIN-1", "modified": "2026-01-01T00:00:00Z",
+        "affected": [{"package": {"ecosystem": "Go", "name": "github.com/gin-gonic/gin"},
+                      "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.7.0"}]}]}]
+    });
+    let feed = make_bundle(
+        &key,
+        "feed",
+        "f",
+        &[("g.json", serde_json::to_vec(&gin).unwrap())],
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    let sbom = std::fs::read(fixture(
+        "cyclonedx/bom-examples/proton-bridge-v1.8.0.bom.json",
+    ))
+    .unwrap();
+    let sboms = make_bundle(
+        &key,
+        "sbom",
+        "s",
+        &[("p.json", sbom)],
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    let pubf = key.pub_file.to_str().unwrap();
+    let out = stella_db(
+        &db,
+        &[
+            "import",
+            "--json",
+            "--scan",
+            "--trust",
+            pubf,
+            feed.to_str().unwrap(),
+            sboms.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&out, 0);
+    assert_eq!(json(&out)["scan_job"]["new"], true);
+    // Importing nothing new enqueues nothing.
+    let again = stella_db(
+        &db,
+        &[
+            "import",
+            "--json",
+            "--scan",
+            "--trust",
+            pubf,
+            feed.to_str().unwrap(),
+        ],
+    );
+    assert!(json(&again).get("scan_job").is_none());
+    let manifests = scratch_dir("stella-manifests-");
+    let w = stella_db(
+        &db,
+        &[
+            "worker",
+            "--once",
+            "--json",
+            "--kinds",
+            "scan",
+            "--scan-key",
+            key.key_file.to_str().unwrap(),
+            "--manifest-dir",
+            manifests.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&w, 0);
+    assert_eq!(json(&w)["done"], 1, "{}", stdout(&w));
+    let mut c = db.client();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM scan_run"), 1);
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM finding WHERE advisory_id = 'TEST-GIN-1'"
+        ),
+        1
+    );
+    let files: Vec<_> = std::fs::read_dir(&manifests).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "one signed manifest written");
+}

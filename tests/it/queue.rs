@@ -649,7 +649,7 @@ fn purge_removes_finished_jobs_and_frees_their_keys() {
 }
 
 #[test]
-fn default_worker_runs_every_builtin_and_scan_fails_until_wired() {
+fn default_worker_runs_every_builtin_and_scan_needs_a_signing_key() {
     let db = fresh_db();
     for kind in ["noop", "refresh", "partitions"] {
         assert_exit(&stella_db(&db, &["jobs", "add", kind]), 0);
@@ -669,7 +669,7 @@ fn default_worker_runs_every_builtin_and_scan_fails_until_wired() {
     );
     let (status, _, last_error, _) = state(&db, scan);
     assert_eq!(status, "dead");
-    assert!(last_error.unwrap().contains("not wired"));
+    assert!(last_error.unwrap().contains("--scan-key"));
 }
 
 #[test]
