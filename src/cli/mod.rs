@@ -185,6 +185,26 @@ fn dispatch(ctx: &Context, command: Command) -> Result<Report, Error> {
             allow_older.then_some(reason).flatten(),
             scan,
         ),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "stella-bundle", &mut out);
+            Ok(Report::ok(
+                serde_json::json!({"shell": shell.to_string(), "script": String::from_utf8_lossy(&out)}),
+                String::from_utf8_lossy(&out),
+            ))
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut out)
+                .map_err(|e| Error::file("render", "the man page", e))?;
+            Ok(Report::ok(
+                serde_json::json!({"man": String::from_utf8_lossy(&out)}),
+                String::from_utf8_lossy(&out),
+            ))
+        }
         Command::Replay {
             manifest,
             trust,
@@ -218,9 +238,8 @@ fn fail(json: bool, verbose: u8, e: &Error) -> i32 {
         eprintln!("error: {message}");
     }
     if json {
-        println!(
-            "{}",
-            serde_json::json!({"error": {"message": message, "exit_code": code}})
+        output::out_line(
+            &serde_json::json!({"error": {"message": message, "exit_code": code}}).to_string(),
         );
     }
     code

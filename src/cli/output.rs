@@ -36,13 +36,20 @@ pub fn to_value(v: impl Serialize) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
+/// Write a line to stdout; a closed pipe (`stella-bundle findings | head`) is not an error.
+pub fn out_line(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|_| out.flush());
+}
+
 /// Print a finished report as the mode asks. Quiet still prints a failing report on stderr.
 pub fn emit(mode: Mode, report: &Report) {
     match mode {
-        Mode::Json => println!("{}", report.json),
+        Mode::Json => out_line(&report.json.to_string()),
         Mode::Human => {
             if !report.human.is_empty() {
-                println!("{}", report.human.trim_end());
+                out_line(report.human.trim_end());
             }
         }
         Mode::Quiet => {

@@ -5,6 +5,7 @@
 mod harness;
 
 mod backup;
+mod cli;
 mod db_cluster;
 mod db_lint;
 mod db_migrate;
