@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { echo "usage: scripts/bench.sh db|queue|backup [SCALE]   (queue env: SECONDS_PER_RUN=6 CLIENTS='1 2 4' JOBS=3000 ROUNDS=3)" >&2; exit 2; }
+usage() { echo "usage: scripts/bench.sh db|bundles [MIB]|import [SBOMS COMPONENTS ADVISORIES]|queue|backup [SCALE]   (queue env: SECONDS_PER_RUN=6 CLIENTS='1 2 4' JOBS=3000 ROUNDS=3)" >&2; exit 2; }
 
 # An embedded cluster in a throwaway home (stopped and removed on exit); sets URL and B.
 start_cluster() {
@@ -256,7 +256,154 @@ pgBackRest $(pgbackrest version | awk '{print $2}'). Wall-clock seconds; sizes a
 MD
 }
 
+# --- bundles: create and verify of a ~1 GiB bundle against tar + zstd + sha256 floors ----------
+# scripts/bench.sh bundles [MIB]: MIB of OSV records (default 1024) whose large `details` fields
+# are base64 of random bytes (poorly compressible), bundled and verified.
+bundles() {
+  local mib="${1:-1024}"
+  cargo build --release --locked --quiet --bin stella-bundle
+  B="$PWD/target/release/stella-bundle"
+  local w
+  w="$(mktemp -d /tmp/stella-bench.XXXXXX)"
+  trap 'rm -rf "$w"' EXIT
+  mkdir -p "$w/in"
+  local n=$(( mib / 16 ))
+  echo "== generating $n OSV records of 16 MiB in $w/in" >&2
+  python3 - "$w/in" "$n" <<'PY'
+import base64, json, os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    rec = {"schema_version": "1.6.0", "id": "BENCH-%05d" % i, "modified": "2026-11-01T00:00:00Z",
+           "summary": "benchmark record %d" % i, "details": base64.b64encode(os.urandom(12 * 1024 * 1024)).decode(),
+           "affected": [{"package": {"ecosystem": "npm", "name": "bench-%d" % i},
+                         "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.0.0"}]}]}]}
+    with open(os.path.join(d, "BENCH-%05d.json" % i), "w") as f:
+        json.dump(rec, f)
+PY
+  "$B" keygen --out "$w/k" >/dev/null
+  sync
+  local t0 t1 t_create t_tar t_verify t_floor t_floor_ossl t_ossl rss
+  t0=$(date +%s%N); /usr/bin/time -f "%M" -o "$w/rss.create" "$B" bundle create --kind feed --source bench --key "$w/k.key" \
+      --out "$w/b.tar.zst" --created 2026-11-01T00:00:00Z "$w/in" >/dev/null; t1=$(date +%s%N)
+  t_create=$(( (t1 - t0) / 1000000 ))
+  t0=$(date +%s%N); tar --zstd -cf "$w/floor.tar.zst" -C "$w" in && sha256sum "$w"/in/* >/dev/null; t1=$(date +%s%N)
+  t_tar=$(( (t1 - t0) / 1000000 ))
+  t0=$(date +%s%N); /usr/bin/time -f "%M" -o "$w/rss.verify" "$B" --home "$w/h" verify --trust "$w/k.pub" "$w/b.tar.zst" >/dev/null; t1=$(date +%s%N)
+  t_verify=$(( (t1 - t0) / 1000000 ))
+  t0=$(date +%s%N); zstd -dc "$w/b.tar.zst" | sha256sum >/dev/null; t1=$(date +%s%N)
+  t_floor=$(( (t1 - t0) / 1000000 ))
+  t0=$(date +%s%N); zstd -dc "$w/b.tar.zst" | openssl dgst -sha256 >/dev/null; t1=$(date +%s%N)
+  t_floor_ossl=$(( (t1 - t0) / 1000000 ))
+  t0=$(date +%s%N); openssl dgst -sha256 "$w/b.tar.zst" >/dev/null; t1=$(date +%s%N)
+  t_ossl=$(( (t1 - t0) / 1000000 ))
+  local size in_mib
+  size=$(( $(stat -c %s "$w/b.tar.zst") / 1048576 ))
+  in_mib=$(du -sm "$w/in" | cut -f1)
+  echo "## Bundles"
+  echo
+  BENCH_HOME="$w/h" machine 2>/dev/null || true
+  echo "- command: \`scripts/bench.sh bundles $mib\` ($in_mib MiB of OSV JSON, base64 random details; bundle $size MiB)"
+  echo
+  echo "| operation | ms | floor | floor ms | ratio | peak RSS |"
+  echo "| --- | ---: | --- | ---: | ---: | ---: |"
+  echo "| \`bundle create\` (validate + hash + tar + zstd + sign) | $t_create | \`tar --zstd -cf\` + \`sha256sum\` of the inputs | $t_tar | $(awk -v a="$t_create" -v b="$t_tar" 'BEGIN { printf "%.2f", a / b }') | $(( $(cat "$w/rss.create") / 1024 )) MiB |"
+  echo "| \`verify\` (decompress, every digest, signature, file sha256) | $t_verify | \`zstd -dc FILE \\| sha256sum\` | $t_floor | $(awk -v a="$t_verify" -v b="$t_floor" 'BEGIN { printf "%.2f", a / b }') | $(( $(cat "$w/rss.verify") / 1024 )) MiB |"
+  echo "| | | \`zstd -dc FILE \\| openssl dgst -sha256\` | $t_floor_ossl | $(awk -v a="$t_verify" -v b="$t_floor_ossl" 'BEGIN { printf "%.2f", a / b }') | |"
+  echo "| | | \`openssl dgst -sha256 FILE\` (no decompression) | $t_ossl | | |"
+}
+
+# --- import: generated SBOMs and OSV advisories against a raw COPY floor -------------------------
+# scripts/bench.sh import [SBOMS] [COMPONENTS] [ADVISORIES] (defaults 100 5000 50000)
+bench_import() {
+  local sboms="${1:-100}" comps="${2:-5000}" advs="${3:-50000}"
+  start_cluster
+  local w="$BENCH_HOME/data"
+  mkdir -p "$w/sbom" "$w/feed"
+  echo "== generating $sboms SBOMs x $comps components and $advs advisories" >&2
+  python3 - "$w" "$sboms" "$comps" "$advs" <<'PY'
+import csv, json, os, random, sys, uuid
+w, nsbom, ncomp, nadv = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rnd = random.Random(42)
+names = ["pkg-%05d" % i for i in range(20000)]
+with open(os.path.join(w, "components.csv"), "w", newline="") as cf:
+    cw = csv.writer(cf)
+    for s in range(nsbom):
+        comps = []
+        for c in range(ncomp):
+            n = rnd.choice(names); v = "%d.%d.%d" % (rnd.randrange(5), rnd.randrange(20), rnd.randrange(30))
+            purl = "pkg:npm/%s@%s" % (n, v)
+            comps.append({"type": "library", "bom-ref": purl, "name": n, "version": v, "purl": purl})
+            cw.writerow([s, c, purl, n, v, purl, "pkg:npm/" + n, "npm", n])
+        doc = {"bomFormat": "CycloneDX", "specVersion": "1.4", "version": 1,
+               "serialNumber": "urn:uuid:%s" % uuid.UUID(int=rnd.getrandbits(128)),
+               "metadata": {"component": {"type": "application", "name": "app-%d" % s, "version": "1.0.0",
+                                          "purl": "pkg:npm/app-%d@1.0.0" % s}},
+               "components": comps}
+        with open(os.path.join(w, "sbom", "app-%03d.json" % s), "w") as f:
+            json.dump(doc, f)
+per = 10000
+with open(os.path.join(w, "advisories.csv"), "w", newline="") as af, open(os.path.join(w, "affected.csv"), "w", newline="") as ff:
+    aw, fw = csv.writer(af), csv.writer(ff)
+    for i in range(nadv):
+        b = i // per
+        os.makedirs(os.path.join(w, "feed", "b%02d" % b), exist_ok=True)
+        n = rnd.choice(names)
+        rec = {"schema_version": "1.6.0", "id": "BENCH-%06d" % i, "modified": "2026-10-01T00:00:00Z",
+               "aliases": ["CVE-2026-%d" % i], "summary": "heap overflow in %s parser %d" % (n, i),
+               "details": "A crafted input triggers a buffer overflow in %s. " % n * 8,
+               "affected": [{"package": {"ecosystem": "npm", "name": n},
+                             "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "%d.%d.0" % (rnd.randrange(5), rnd.randrange(20))}]}]}]}
+        raw = json.dumps(rec, indent=2)
+        with open(os.path.join(w, "feed", "b%02d" % b, "BENCH-%06d.json" % i), "w") as f:
+            f.write(raw)
+        aw.writerow([i, rec["id"], rec["modified"], "{%s}" % rec["aliases"][0], rec["summary"], rec["details"], json.dumps(rec), raw])
+        fw.writerow([i, 0, "npm", "npm", n, "", json.dumps(rec["affected"][0]["ranges"]), "{}"])
+PY
+  "$B" keygen --out "$w/k" >/dev/null
+  "$B" --home "$BENCH_HOME" -q trust add "$w/k.pub"
+  "$B" bundle create --kind sbom --source bench-sboms --key "$w/k.key" --out "$w/sboms.tar.zst" --created 2026-11-01T00:00:00Z "$w/sbom" >/dev/null
+  local feeds=()
+  for d in "$w"/feed/b*; do
+    "$B" bundle create --kind feed --source "bench-$(basename "$d")" --key "$w/k.key" --out "$d.tar.zst" --created 2026-11-01T00:00:00Z "$d" >/dev/null
+    feeds+=("$d.tar.zst")
+  done
+  sync
+  local t0 t1 t_sbom t_feed t_reimport t_sha t_ossl t_floor_c t_floor_a
+  t0=$(date +%s%N); /usr/bin/time -f "%M" -o "$w/rss.sbom" "$B" --home "$BENCH_HOME" -q import "$w/sboms.tar.zst"; t1=$(date +%s%N)
+  t_sbom=$(( (t1 - t0) / 1000000 ))
+  t0=$(date +%s%N); /usr/bin/time -f "%M" -o "$w/rss.feed" "$B" --home "$BENCH_HOME" -q import "${feeds[@]}"; t1=$(date +%s%N)
+  t_feed=$(( (t1 - t0) / 1000000 ))
+  t0=$(date +%s%N); "$B" --home "$BENCH_HOME" -q import "$w/sboms.tar.zst"; t1=$(date +%s%N)
+  t_reimport=$(( (t1 - t0) / 1000000 ))
+  t0=$(date +%s%N); sha256sum "$w/sboms.tar.zst" >/dev/null; t1=$(date +%s%N); t_sha=$(( (t1 - t0) / 1000000 ))
+  t0=$(date +%s%N); openssl dgst -sha256 "$w/sboms.tar.zst" >/dev/null; t1=$(date +%s%N); t_ossl=$(( (t1 - t0) / 1000000 ))
+  # The floor: COPY of the same extracted rows (CSV made above) into unindexed copies of the tables.
+  psql -q "$URL" -c "CREATE TABLE x_component (sbom int, ordinal int, bom_ref text, name text, version text, purl text, package_purl text, ecosystem text, package_name text)" \
+       -c "CREATE TABLE x_advisory (n int, advisory_id text, modified timestamptz, aliases text[], summary text, details text, doc jsonb, raw bytea)" \
+       -c "CREATE TABLE x_affected (n int, ordinal int, ecosystem text, ecosystem_base text, package_name text, purl text, ranges jsonb, versions text[])"
+  t0=$(date +%s%N); psql -q "$URL" -c "\\copy x_component FROM '$w/components.csv' CSV"; t1=$(date +%s%N); t_floor_c=$(( (t1 - t0) / 1000000 ))
+  t0=$(date +%s%N); psql -q "$URL" -c "\\copy x_advisory FROM '$w/advisories.csv' CSV" -c "\\copy x_affected FROM '$w/affected.csv' CSV"; t1=$(date +%s%N); t_floor_a=$(( (t1 - t0) / 1000000 ))
+  local ncomp=$(( sboms * comps ))
+  echo "## Import"
+  echo
+  machine
+  echo "- command: \`scripts/bench.sh import $sboms $comps $advs\`; sboms bundle $(( $(stat -c %s "$w/sboms.tar.zst") / 1048576 )) MiB"
+  echo
+  echo "| what | stella-bundle ms | rate | floor (raw COPY of the same rows, CSV, unindexed) ms | ratio | peak RSS |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+  echo "| $sboms SBOMs, $ncomp components | $t_sbom | $(( ncomp * 1000 / (t_sbom + 1) )) components/s | $t_floor_c | $(awk -v a="$t_sbom" -v b="$t_floor_c" 'BEGIN { printf "%.2f", a / b }') | $(( $(cat "$w/rss.sbom") / 1024 )) MiB |"
+  echo "| $advs advisories in ${#feeds[@]} bundles | $t_feed | $(( advs * 1000 / (t_feed + 1) )) advisories/s | $t_floor_a | $(awk -v a="$t_feed" -v b="$t_floor_a" 'BEGIN { printf "%.2f", a / b }') | $(( $(cat "$w/rss.feed") / 1024 )) MiB |"
+  echo
+  echo "| re-import of the already imported SBOM bundle | ms |"
+  echo "| --- | ---: |"
+  echo "| \`stella-bundle import\` (ledger answers from the file's sha256) | $t_reimport |"
+  echo "| \`sha256sum FILE\` | $t_sha |"
+  echo "| \`openssl dgst -sha256 FILE\` | $t_ossl |"
+}
+
 case "${1:-}" in
+  bundles) shift; bundles "$@" ;;
+  import) shift; bench_import "$@" ;;
   queue) queue ;;
   db) db ;;
   backup) shift; bench_backup "$@" ;;

@@ -22,8 +22,9 @@ use super::statement::{
 };
 use super::trust::sync_dir;
 
-/// The fixed zstd level of bundle files.
-pub const ZSTD_LEVEL: i32 = 10;
+/// The fixed zstd level of bundle files: 6 compresses JSON within a few percent of level 10 at a
+/// fraction of its time (measured in docs/BENCHMARKS.md); changing it changes every bundle's bytes.
+pub const ZSTD_LEVEL: i32 = 6;
 /// The fixed zstd window (2^22 = 4 MiB), below the reader's limit.
 pub const ZSTD_WINDOW_LOG: u32 = 22;
 const CHUNK: usize = 64 * 1024;
