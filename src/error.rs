@@ -29,6 +29,9 @@ pub enum Error {
     #[error(transparent)]
     Scan(#[from] crate::scan::ScanError),
 
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
+
     /// Wrong arguments that clap could not catch (exit 2).
     #[error("{0}")]
     Usage(String),
@@ -56,6 +59,7 @@ impl Error {
             Error::Scan(crate::scan::ScanError::Busy { .. }) => EXIT_BUSY,
             Error::Scan(crate::scan::ScanError::BadPurl(..)) => EXIT_USAGE,
             Error::Import(e) if e.is_verification_failure() => EXIT_VERIFICATION,
+            Error::Export(e) if e.is_verification_failure() => EXIT_VERIFICATION,
             _ => EXIT_FAILURE,
         }
     }

@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod cli;
 pub mod db;
 pub mod error;
+pub mod export;
 pub mod formats;
 pub mod home;
 pub mod import;

@@ -5,6 +5,7 @@
 pub mod args;
 mod bundle_cmd;
 mod db_cmd;
+mod export_cmd;
 mod import_cmd;
 pub mod output;
 mod progress;
@@ -142,6 +143,12 @@ fn dispatch(ctx: &Context, command: Command) -> Result<Report, Error> {
             },
             &format,
         ),
+        Command::Export {
+            key,
+            out,
+            since,
+            trust,
+        } => export_cmd::export(ctx, &key, &out, since.as_deref(), &trust),
         Command::Import {
             files,
             trust,

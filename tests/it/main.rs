@@ -7,4 +7,5 @@ mod harness;
 mod db_cluster;
 mod db_lint;
 mod db_migrate;
+mod export;
 mod import;
