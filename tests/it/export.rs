@@ -559,3 +559,80 @@ fn bad_snapshots_are_refused_and_write_nothing() {
     );
     assert!(!out.exists());
 }
+
+/// Unpacks a bundle into a fresh folder.
+fn unpack(bundle: &Path) -> PathBuf {
+    let dir = scratch_dir("stella-unpack-");
+    let st = Command::new("tar")
+        .args(["--zstd", "-xf"])
+        .arg(bundle)
+        .arg("-C")
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    dir
+}
+
+/// Re-signs an unpacked snapshot folder with the trusted key.
+fn resign(w: &World, dir: &Path, out: &Path, base: Option<String>) {
+    let mut opts = stella_bundle::bundle::CreateOptions::new(
+        stella_bundle::bundle::Kind::Snapshot,
+        "stella-export",
+        &w.key.key,
+        out.to_path_buf(),
+        vec![dir.join("data")],
+    );
+    opts.tenant = Some("default".into());
+    opts.base = base;
+    opts.created = Some(stella_bundle::bundle::parse_created("2026-11-05T00:00:00Z").unwrap());
+    stella_bundle::bundle::create(&opts).unwrap();
+}
+
+#[test]
+fn delta_linking_a_document_stored_nowhere_is_refused() {
+    let w = world();
+    let a = fresh_db();
+    import_ok(&a, &w.key, &w.feed1);
+    let dir = scratch_dir("stella-export-");
+    let base = dir.join("base.tar.zst");
+    let rb = export(&a, &w.key, &base, &[]);
+    import_ok(&a, &w.key, &w.feed2);
+    let delta = dir.join("delta.tar.zst");
+    export(&a, &w.key, &delta, &["--since", base.to_str().unwrap()]);
+
+    // Drop one new document from the delta and from its documents list (its import still links it).
+    let un = unpack(&delta);
+    let index_path = un.join("data/index.json");
+    let mut index: Value = serde_json::from_slice(&bytes(&index_path)).unwrap();
+    let gone = index["documents"].as_array_mut().unwrap().remove(0);
+    std::fs::remove_file(un.join(gone["path"].as_str().unwrap())).unwrap();
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let broken = dir.join("broken-delta.tar.zst");
+    resign(
+        &w,
+        &un,
+        &broken,
+        Some(rb["sha256"].as_str().unwrap().to_string()),
+    );
+
+    let b = fresh_db();
+    import_ok(&b, &w.key, &base);
+    let mut bc = b.client();
+    let before = table_counts(&mut bc);
+    let o = import(&b, &w.key, &broken, &[]);
+    assert_exit(&o, 3);
+    assert!(
+        stderr(&o).contains(gone["content_hash"].as_str().unwrap()),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("neither in this delta nor stored here"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(table_counts(&mut bc), before);
+    // The genuine delta still applies.
+    assert_eq!(import_ok(&b, &w.key, &delta)["status"], "imported");
+}
