@@ -296,10 +296,12 @@ pub fn export(
         imports: imports.into_values().collect(),
         documents,
     };
+    let import_count = index.imports.len() as u64;
     let index_bytes = index.to_bytes().map_err(|e| ExportError::Inconsistent {
         out: req.out.to_path_buf(),
         message: format!("cannot serialize the index: {e}"),
     })?;
+    drop(index);
     for (name, bytes) in [
         (INDEX_PATH, index_bytes.clone()),
         (VERIFY_PATH, VERIFY_TEXT.as_bytes().to_vec()),
@@ -366,17 +368,17 @@ pub fn export(
         .map_err(ExportError::db("ending the snapshot's read transaction"))?;
 
     // 5. Remember it, so a later delta can name it by sha256.
-    let index_json: serde_json::Value =
-        serde_json::from_slice(&index_bytes).unwrap_or(serde_json::Value::Null);
+    // Sent as text and cast by the server: no JSON tree of the whole index in this process.
+    let index_text = String::from_utf8_lossy(&index_bytes);
     client
         .execute(
             "INSERT INTO snapshot_index (tenant_id, bundle_sha256, base_sha256, origin, index)
-             VALUES ($1, $2, $3, 'export', $4) ON CONFLICT (tenant_id, bundle_sha256) DO NOTHING",
+             VALUES ($1, $2, $3, 'export', $4::text::jsonb) ON CONFLICT (tenant_id, bundle_sha256) DO NOTHING",
             &[
                 &tenant.id,
                 &hex_bytes(&written.sha256),
                 &base.as_deref().map(hex_bytes),
-                &index_json,
+                &index_text,
             ],
         )
         .map_err(ExportError::db("recording the exported snapshot"))?;
@@ -387,7 +389,7 @@ pub fn export(
         tenant: tenant.name.clone(),
         created,
         base,
-        imports: index.imports.len() as u64,
+        imports: import_count,
         documents: counts,
         seconds: started.elapsed().as_secs_f64(),
     })
