@@ -230,6 +230,8 @@ pub fn export(
             });
         }
     }
+    drop(links);
+    drop(rows);
     for imp in imports.values_mut() {
         imp.documents
             .sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
@@ -287,6 +289,7 @@ pub fn export(
             size,
         });
     }
+    drop(docs);
     documents.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
 
     let index = SnapshotIndex {
@@ -337,7 +340,9 @@ pub fn export(
         out: req.out.to_path_buf(),
         message: format!("cannot serialize the statement: {e}"),
     })?;
+    drop(statement);
     let envelope = Envelope::sign(PAYLOAD_TYPE_INTOTO, &payload, req.key).to_json();
+    drop(payload);
     if envelope.len() as u64 > req.limits.max_envelope {
         return Err(ExportError::Inconsistent {
             out: req.out.to_path_buf(),
