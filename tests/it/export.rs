@@ -528,6 +528,17 @@ fn bad_snapshots_are_refused_and_write_nothing() {
     assert_exit(&o, 3);
     assert_eq!(table_counts(&mut bc), before);
 
+    // A flipped document byte inside a valid zstd stream: digest mismatch, exit 3.
+    let mut tarb = zstd::decode_all(&bytes(&base)[..]).unwrap();
+    let pos = tarb.windows(6).position(|w| w == br#""id": "#).unwrap();
+    tarb[pos + 8] ^= 1;
+    let flipped = dir.join("flipped.tar.zst");
+    std::fs::write(&flipped, zstd::encode_all(&tarb[..], 3).unwrap()).unwrap();
+    let o = import(&b, &w.key, &flipped, &[]);
+    assert_exit(&o, 3);
+    assert!(stderr(&o).contains("sha256 mismatch"), "{}", stderr(&o));
+    assert_eq!(table_counts(&mut bc), before);
+
     // An untrusted exporter: exit 3.
     let other = test_key(99);
     let o = import(&b, &other, &base, &[]);
