@@ -7,7 +7,7 @@
 //! with their document links, so exporting here gives the same bytes as at the origin.
 
 use super::{feed, sbom, vex, Entry, ImportError, LoadContext, Loaded};
-use crate::bundle::statement::parse_bundle_statement;
+use crate::bundle::statement::{is_sha256_hex, parse_bundle_statement};
 use crate::bundle::{BundlePredicate, Envelope};
 use crate::export::{
     document_path, envelope_path, SnapshotIndex, INDEX_FORMAT, INDEX_PATH, VERIFY_PATH,
@@ -124,6 +124,17 @@ pub(crate) fn load(
     let mut originals = Vec::new();
     let mut from_db: Vec<Vec<u8>> = Vec::new();
     for imp in &index.imports {
+        if !is_sha256_hex(&imp.bundle_sha256)
+            || imp
+                .documents
+                .iter()
+                .any(|d| !is_sha256_hex(&d.content_hash))
+        {
+            return Err(bad(format!(
+                "{INDEX_PATH}: import {:?} or one of its documents is not named by a lowercase sha256",
+                imp.bundle_sha256
+            )));
+        }
         let path = envelope_path(&imp.bundle_sha256);
         let entry = by_name
             .get(path.as_str())

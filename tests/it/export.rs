@@ -422,6 +422,16 @@ fn delta_applies_on_top_of_its_base_at_another_site() {
     }
     assert_eq!(index["base"], rb["sha256"]);
 
+    // A site that never saw the base snapshot but holds the same data: --since reads the base
+    // file itself, and the delta is byte-identical to A's.
+    let c = fresh_db();
+    for f in [&w.vex, &w.feed2, &w.sbom, &w.feed1] {
+        import_ok(&c, &w.key, f);
+    }
+    let delta_c = dir.join("delta-c.tar.zst");
+    export(&c, &w.key, &delta_c, &["--since", base.to_str().unwrap()]);
+    assert!(bytes(&delta) == bytes(&delta_c));
+
     // At another site: base, then delta, gives the same as a full export of A.
     let b = fresh_db();
     import_ok(&b, &w.key, &base);
