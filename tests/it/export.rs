@@ -657,3 +657,73 @@ fn delta_linking_a_document_stored_nowhere_is_refused() {
     // The genuine delta still applies.
     assert_eq!(import_ok(&b, &w.key, &delta)["status"], "imported");
 }
+
+#[test]
+fn export_during_an_import_sees_all_of_it_or_none() {
+    let w = world();
+    let a = fresh_db();
+    import_ok(&a, &w.key, &w.feed1);
+    let big: Vec<(String, Vec<u8>)> = (0..8000)
+        .map(|i| {
+            let rec = serde_json::json!({
+                "id": format!("BIG-{i:06}"), "modified": "2026-10-01T00:00:00Z",
+                "details": "y".repeat(1000),
+                "affected": [{"package": {"ecosystem": "npm", "name": format!("p{}", i % 100)}, "versions": ["1.0.0"]}]
+            });
+            (format!("BIG-{i:06}.json"), serde_json::to_vec(&rec).unwrap())
+        })
+        .collect();
+    let bundle = make_bundle(
+        &w.key,
+        "feed",
+        "big",
+        &refs(&big),
+        "2026-11-09T00:00:00Z",
+        None,
+    );
+    let mut child = Command::new(bin())
+        .args(["--database-url", &a.url, "import", "--trust"])
+        .arg(&w.key.pub_file)
+        .arg(&bundle)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Export while the import's transaction is writing.
+    let mut c = a.client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while count(
+        &mut c,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+         AND application_name = 'stella-bundle' AND backend_xid IS NOT NULL",
+    ) == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "import never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let dir = scratch_dir("stella-export-");
+    let mid = dir.join("mid.tar.zst");
+    let r = export(&a, &w.key, &mid, &[]);
+    assert!(child.wait().unwrap().success());
+    let index: Value = serde_json::from_slice(&entry(&mid, "data/index.json")).unwrap();
+    let n_imports = index["imports"].as_array().unwrap().len();
+    let n_adv = r["documents"]["advisory"].as_i64().unwrap();
+    let feed1_docs = count(
+        &mut c,
+        "SELECT count(*) FROM advisory WHERE advisory_id NOT LIKE 'BIG-%'",
+    );
+    match n_imports {
+        1 => assert_eq!(n_adv, feed1_docs),
+        2 => assert_eq!(n_adv, feed1_docs + 8000),
+        n => panic!("{n} imports"),
+    }
+    // And the snapshot is self-consistent: it imports elsewhere and exports back to itself.
+    let b = fresh_db();
+    import_ok(&b, &w.key, &mid);
+    let again = dir.join("again.tar.zst");
+    export(&b, &w.key, &again, &[]);
+    assert!(bytes(&mid) == bytes(&again));
+}
