@@ -2,7 +2,7 @@
 # The main job end to end on the embedded default, in a fresh home: an embedded PostgreSQL
 # cluster with WAL archiving, a base backup, signed bundles verified and imported (twice: the
 # second time changes nothing), a scan with a signed manifest, its findings, a newer feed and a
-# second scan, then `replay` of both scans (point-in-time recovery proves each result) and status.
+# second scan, two exports with the same sha256, then `replay` of both scans (point-in-time recovery proves each result) and status.
 # Installs PostgreSQL from Debian's packages if its binaries are missing.
 # Usage: scripts/demo.sh [HOME_DIR]   (default: a new folder under /tmp, kept for inspection)
 set -euo pipefail
@@ -41,6 +41,13 @@ run findings --artifact 'pkg:golang/github.com/protonmail/proton-bridge@v1.8.0' 
 
 run import "$ROOT"/bundles/osv-demo-2.tar.zst  # a newer feed (sequence 2)
 run scan --key "$WORK/site.key" --manifest-out "$WORK/scan-2.manifest.json"
+
+# Data leaves the site as a signed snapshot: the same state gives the same bytes.
+run export --key "$WORK/site.key" --out "$WORK/snapshot-a.tar.zst"
+run export --key "$WORK/site.key" --out "$WORK/snapshot-b.tar.zst"
+step "sha256sum snapshot-a.tar.zst snapshot-b.tar.zst"
+sha256sum "$WORK/snapshot-a.tar.zst" "$WORK/snapshot-b.tar.zst"
+cmp "$WORK/snapshot-a.tar.zst" "$WORK/snapshot-b.tar.zst"
 
 # The auditor: each scan, proven by point-in-time recovery.
 run replay "$WORK/scan-1.manifest.json"

@@ -44,6 +44,9 @@ pub enum Error {
     #[error(transparent)]
     Replay(#[from] crate::replay::ReplayError),
 
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
+
     /// Wrong arguments that clap could not catch (exit 2).
     #[error("{0}")]
     Usage(String),
@@ -76,6 +79,7 @@ impl Error {
             Error::Backup(BackupError::Usage(_)) => EXIT_USAGE,
             Error::Backup(BackupError::Busy { .. }) => EXIT_BUSY,
             Error::Backup(BackupError::VerifyFailed { .. }) => EXIT_VERIFICATION,
+            Error::Export(e) if e.is_verification_failure() => EXIT_VERIFICATION,
             _ => EXIT_FAILURE,
         }
     }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod formats;
 pub mod home;
 pub mod import;

@@ -130,6 +130,21 @@ pub enum Command {
         #[arg(long, value_name = "STATUS", value_parser = ["affected", "under_investigation", "not_affected", "fixed"])]
         fail_on: Option<String>,
     },
+    /// Write a signed deterministic snapshot bundle of the tenant (or a delta with --since)
+    Export {
+        /// Private signing key (PKCS#8 PEM)
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        /// The snapshot file to write (*.tar.zst; replaced atomically)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Write only what is not in this earlier snapshot (its file, or its sha256 when it was
+        /// exported or imported here)
+        #[arg(long, value_name = "SNAPSHOT_FILE_OR_SHA256")]
+        since: Option<String>,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
     /// The findings of each artifact's latest scan
     Findings {
         /// Only this artifact (purl)

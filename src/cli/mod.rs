@@ -7,6 +7,7 @@ mod backup_cmd;
 mod bundle_cmd;
 mod db_cmd;
 mod events_cmd;
+mod export_cmd;
 mod import_cmd;
 pub mod output;
 mod progress;
@@ -172,6 +173,12 @@ fn dispatch(ctx: &Context, command: Command) -> Result<Report, Error> {
             &format,
         ),
         Command::Status { max_age, check } => status_cmd::status(ctx, max_age, check),
+        Command::Export {
+            key,
+            out,
+            since,
+            trust,
+        } => export_cmd::export(ctx, &key, &out, since.as_deref(), &trust),
         Command::Import {
             files,
             trust,

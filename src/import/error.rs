@@ -59,6 +59,24 @@ pub enum ImportError {
     #[error("{}: {message}", file.display())]
     Invalid { file: PathBuf, message: String },
 
+    #[error(
+        "{}: this delta snapshot applies on top of snapshot {base}, which was not imported here \
+         (tenant {tenant:?}); import that snapshot first, then this one; nothing was imported",
+        file.display()
+    )]
+    MissingBase {
+        file: PathBuf,
+        base: String,
+        tenant: String,
+    },
+
+    #[error(
+        "{}: snapshot verification failed: {message}; the snapshot is incomplete or was altered \
+         after signing by its exporter: export it again at its site; nothing was imported",
+        file.display()
+    )]
+    BadSnapshot { file: PathBuf, message: String },
+
     #[error("{}: cannot read {}: {source}", file.display(), path.display())]
     Io {
         file: PathBuf,
@@ -78,6 +96,10 @@ pub enum ImportError {
 impl ImportError {
     /// True when the bundle failed verification (SPEC exit code 3).
     pub fn is_verification_failure(&self) -> bool {
-        matches!(self, ImportError::Bundle { source, .. } if source.is_verification_failure())
+        match self {
+            ImportError::Bundle { source, .. } => source.is_verification_failure(),
+            ImportError::BadSnapshot { .. } => true,
+            _ => false,
+        }
     }
 }

@@ -8,6 +8,7 @@
 mod error;
 mod feed;
 mod sbom;
+mod snapshot;
 mod stage;
 mod vex;
 
@@ -271,12 +272,16 @@ pub fn import_bundle(
         Kind::Feed => feed::load(&mut tx, &ctx, &entries),
         Kind::Sbom => sbom::load(&mut tx, &ctx, &entries),
         Kind::Vex => vex::load(&mut tx, &ctx, &entries),
-        Kind::Snapshot => Err(ImportError::Invalid {
-            file: file.into(),
-            message: "snapshot bundles are imported by `import` once export is available in this \
-                      build; this version cannot read them"
-                .into(),
-        }),
+        Kind::Snapshot => snapshot::load(
+            &mut tx,
+            &ctx,
+            &snapshot::SnapshotContext {
+                predicate: &predicate,
+                imported_by: req.imported_by,
+                file_name: &file_name,
+            },
+            &entries,
+        ),
     };
     req.progress.finish();
     let loaded = loaded?;

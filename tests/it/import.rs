@@ -328,7 +328,7 @@ fn killed_import_leaves_nothing_and_reimport_completes() {
         .unwrap();
     // Wait until its transaction has written rows (the ledger row), then kill it.
     let mut c = db.client();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
         let writing: i64 = c
             .query_one(

@@ -10,6 +10,7 @@ mod db_cluster;
 mod db_lint;
 mod db_migrate;
 mod events;
+mod export;
 mod import;
 mod queue;
 mod replay;

@@ -1,0 +1,637 @@
+//! `export`: a signed, deterministic `snapshot` bundle of a tenant (SPEC section 7).
+//!
+//! Everything is read in ONE consistent snapshot (`REPEATABLE READ, READ ONLY`): first the
+//! metadata (the original imports, their document links, each document's hash and size), from
+//! which the index and the signed statement are built; then the document bodies are streamed,
+//! one portal at a time in entry order, into the archive (bounded memory). The bytes depend only
+//! on the database state: `created` is the newest signed `created` among the original imports,
+//! every list is sorted by bytes, nothing site-specific (import ids, local times, file names) is
+//! written. Snapshot imports are containers, not data: the imports they carried were re-created
+//! as ledger rows, so exporting at a site that imported a snapshot gives the same bytes again.
+//!
+//! A delta (`--since BASE`) carries what BASE (and the chain of bases under it) does not: the
+//! documents whose content hash is not in them and the imports whose bundle sha256 is not in
+//! them. BASE is resolved through `snapshot_index` (every snapshot exported or imported here), or
+//! read from the BASE file itself.
+
+pub mod error;
+pub mod index;
+mod writer;
+
+pub use error::ExportError;
+pub use index::{
+    document_path, envelope_path, ImportDocument, IndexDocument, IndexImport, SnapshotIndex,
+    INDEX_FORMAT, INDEX_PATH, VERIFY_PATH, VERIFY_TEXT,
+};
+
+use crate::bundle::statement::{BUNDLE_PREDICATE_TYPE, PRODUCER};
+use crate::bundle::{
+    format_created, Bundle, BundlePredicate, Envelope, Kind, Limits, PrivateKey, Spool, Statement,
+    Subject, TrustSet, PAYLOAD_TYPE_INTOTO,
+};
+use crate::db::Tenant;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use writer::{Body, Planned};
+
+/// The `predicate.source` of every snapshot.
+pub const SNAPSHOT_SOURCE: &str = "stella-export";
+/// Rows fetched per round trip while streaming bodies.
+const FETCH_ROWS: i32 = 16;
+
+/// What `--since` names.
+#[derive(Debug, Clone)]
+pub enum Since {
+    /// The sha256 of a snapshot exported or imported here.
+    Sha256(String),
+    /// A snapshot file.
+    File(PathBuf),
+}
+
+impl Since {
+    /// A 64-hex argument that is not an existing file is a sha256; anything else a file.
+    pub fn parse(arg: &str) -> Since {
+        let lower = arg.to_ascii_lowercase();
+        if crate::bundle::statement::is_sha256_hex(&lower) && !Path::new(arg).exists() {
+            Since::Sha256(lower)
+        } else {
+            Since::File(PathBuf::from(arg))
+        }
+    }
+}
+
+/// What to export.
+pub struct ExportRequest<'a> {
+    pub key: &'a PrivateKey,
+    pub out: &'a Path,
+    pub since: Option<Since>,
+    /// Keys accepted when `--since` names a file that must be verified.
+    pub trust: &'a TrustSet,
+    pub limits: Limits,
+}
+
+/// Documents written, per type.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ExportCounts {
+    pub sbom: u64,
+    pub vex: u64,
+    pub advisory: u64,
+    pub scan_manifest: u64,
+}
+
+/// What `export` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportOutcome {
+    pub file: String,
+    pub sha256: String,
+    pub size: u64,
+    pub tenant: String,
+    pub created: String,
+    pub base: Option<String>,
+    pub imports: u64,
+    pub documents: ExportCounts,
+    pub seconds: f64,
+}
+
+/// Document tables and how their bodies are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Cat {
+    Advisory,
+    Import,
+    Sbom,
+    Scan,
+    Vex,
+}
+
+impl Cat {
+    fn doc_type(self) -> &'static str {
+        match self {
+            Cat::Advisory => "advisory",
+            Cat::Import => "import",
+            Cat::Sbom => "sbom",
+            Cat::Scan => "scan_manifest",
+            Cat::Vex => "vex",
+        }
+    }
+    /// `(key, body)` rows of the given keys, ordered by key (bytea order = hex order).
+    fn body_sql(self) -> &'static str {
+        match self {
+            Cat::Advisory => "SELECT content_hash, raw FROM advisory WHERE tenant_id = $1 AND content_hash = ANY($2) ORDER BY content_hash",
+            Cat::Sbom => "SELECT content_hash, raw FROM sbom_document WHERE tenant_id = $1 AND content_hash = ANY($2) ORDER BY content_hash",
+            Cat::Vex => "SELECT content_hash, raw FROM vex_document WHERE tenant_id = $1 AND content_hash = ANY($2) ORDER BY content_hash",
+            Cat::Scan => "SELECT content_hash, envelope FROM scan_manifest WHERE tenant_id = $1 AND content_hash = ANY($2) ORDER BY content_hash",
+            Cat::Import => "SELECT bundle_sha256, envelope FROM bundle_import WHERE tenant_id = $1 AND kind <> 'snapshot' AND bundle_sha256 = ANY($2) ORDER BY bundle_sha256",
+        }
+    }
+}
+
+/// What a base chain already holds.
+#[derive(Default)]
+struct BaseContent {
+    documents: HashSet<String>,
+    imports: HashSet<String>,
+}
+
+/// Export the tenant into `req.out`.
+pub fn export(
+    client: &mut postgres::Client,
+    tenant: &Tenant,
+    req: &ExportRequest<'_>,
+) -> Result<ExportOutcome, ExportError> {
+    let started = Instant::now();
+    let (base, excluded) = match &req.since {
+        None => (None, BaseContent::default()),
+        Some(since) => {
+            let (sha, content) = resolve_base(client, tenant, req, since)?;
+            (Some(sha), content)
+        }
+    };
+
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(ExportError::db("starting the snapshot's read transaction"))?;
+
+    // 1. The original imports (snapshot imports are containers and are not listed).
+    let rows = tx
+        .query(
+            "SELECT encode(bundle_sha256, 'hex'), kind, source, sequence, created, signer_keyid, size_bytes,
+                    encode(sha256(envelope), 'hex'), length(envelope)
+             FROM bundle_import WHERE tenant_id = $1 AND kind <> 'snapshot'
+             ORDER BY bundle_sha256",
+            &[&tenant.id],
+        )
+        .map_err(ExportError::db("reading the import ledger"))?;
+    let newest: Option<chrono::DateTime<chrono::Utc>> = rows
+        .iter()
+        .map(|r| r.get::<_, chrono::DateTime<chrono::Utc>>(4))
+        .max();
+    let Some(newest) = newest else {
+        return Err(ExportError::Empty {
+            tenant: tenant.name.clone(),
+        });
+    };
+    let created = format_created(&newest);
+    let mut imports: BTreeMap<String, IndexImport> = BTreeMap::new();
+    let mut planned: Vec<Planned> = Vec::new();
+    let mut keys: BTreeMap<String, (Cat, Vec<u8>)> = BTreeMap::new();
+    for r in &rows {
+        let sha: String = r.get(0);
+        if excluded.imports.contains(&sha) {
+            continue;
+        }
+        let env_path = envelope_path(&sha);
+        planned.push(Planned {
+            name: env_path.clone(),
+            size: r.get::<_, i32>(8) as u64,
+            sha256: r.get(7),
+            body: Body::Stream,
+        });
+        keys.insert(env_path.clone(), (Cat::Import, hex_bytes(&sha)));
+        imports.insert(
+            sha.clone(),
+            IndexImport {
+                bundle_sha256: sha,
+                kind: r.get(1),
+                source: r.get(2),
+                sequence: r.get(3),
+                created: format_created(&r.get::<_, chrono::DateTime<chrono::Utc>>(4)),
+                signer_keyid: r.get(5),
+                size_bytes: r.get(6),
+                envelope: env_path,
+                documents: Vec::new(),
+            },
+        );
+    }
+
+    // 2. Which documents each import brought.
+    let links = tx
+        .query(
+            "SELECT encode(i.bundle_sha256, 'hex'), d.path, d.doc_type, encode(d.content_hash, 'hex')
+             FROM bundle_document d JOIN bundle_import i USING (tenant_id, import_id)
+             WHERE d.tenant_id = $1 AND i.kind <> 'snapshot'
+             ORDER BY i.bundle_sha256, d.path COLLATE \"C\"",
+            &[&tenant.id],
+        )
+        .map_err(ExportError::db("reading which documents each import brought"))?;
+    for l in &links {
+        let sha: String = l.get(0);
+        if let Some(imp) = imports.get_mut(&sha) {
+            imp.documents.push(ImportDocument {
+                path: l.get(1),
+                doc_type: l.get(2),
+                content_hash: l.get(3),
+            });
+        }
+    }
+    drop(links);
+    drop(rows);
+    for imp in imports.values_mut() {
+        imp.documents
+            .sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    }
+
+    // 3. Every document: hash and size (bodies come later, streamed).
+    let docs = tx
+        .query(
+            "SELECT 'advisory', encode(content_hash, 'hex'), length(raw), raw_format = 'yaml' FROM advisory WHERE tenant_id = $1
+             UNION ALL SELECT 'sbom', encode(content_hash, 'hex'), length(raw), false FROM sbom_document WHERE tenant_id = $1
+             UNION ALL SELECT 'vex', encode(content_hash, 'hex'), length(raw), false FROM vex_document WHERE tenant_id = $1
+             UNION ALL SELECT 'scan_manifest', encode(content_hash, 'hex'), length(envelope), false FROM scan_manifest WHERE tenant_id = $1",
+            &[&tenant.id],
+        )
+        .map_err(ExportError::db("listing the documents"))?;
+    let mut documents: Vec<IndexDocument> = Vec::new();
+    let mut counts = ExportCounts::default();
+    for d in &docs {
+        let doc_type: &str = d.get(0);
+        let hash: String = d.get(1);
+        if excluded.documents.contains(&hash) {
+            continue;
+        }
+        let size = d.get::<_, i32>(2) as i64;
+        let path = document_path(doc_type, &hash, d.get(3));
+        let cat = match doc_type {
+            "advisory" => {
+                counts.advisory += 1;
+                Cat::Advisory
+            }
+            "sbom" => {
+                counts.sbom += 1;
+                Cat::Sbom
+            }
+            "vex" => {
+                counts.vex += 1;
+                Cat::Vex
+            }
+            _ => {
+                counts.scan_manifest += 1;
+                Cat::Scan
+            }
+        };
+        planned.push(Planned {
+            name: path.clone(),
+            size: size as u64,
+            sha256: hash.clone(),
+            body: Body::Stream,
+        });
+        keys.insert(path.clone(), (cat, hex_bytes(&hash)));
+        documents.push(IndexDocument {
+            path,
+            doc_type: cat.doc_type().to_string(),
+            content_hash: hash,
+            size,
+        });
+    }
+    drop(docs);
+    documents.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+
+    let index = SnapshotIndex {
+        format: INDEX_FORMAT.to_string(),
+        tenant: tenant.name.clone(),
+        base: base.clone(),
+        imports: imports.into_values().collect(),
+        documents,
+    };
+    let import_count = index.imports.len() as u64;
+    let index_bytes = index.to_bytes().map_err(|e| ExportError::Inconsistent {
+        out: req.out.to_path_buf(),
+        message: format!("cannot serialize the index: {e}"),
+    })?;
+    drop(index);
+    for (name, bytes) in [
+        (INDEX_PATH, index_bytes.clone()),
+        (VERIFY_PATH, VERIFY_TEXT.as_bytes().to_vec()),
+    ] {
+        planned.push(Planned {
+            name: name.to_string(),
+            size: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            body: Body::Inline(bytes),
+        });
+    }
+    planned.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    check_limits(&planned, &req.limits, req.out)?;
+
+    // 4. Sign, then stream.
+    let statement = Statement::new(
+        planned
+            .iter()
+            .map(|p| Subject::sha256(p.name.clone(), p.sha256.clone()))
+            .collect(),
+        BUNDLE_PREDICATE_TYPE,
+        BundlePredicate {
+            kind: Kind::Snapshot,
+            source: SNAPSHOT_SOURCE.to_string(),
+            created: created.clone(),
+            tenant: Some(tenant.name.clone()),
+            producer: PRODUCER.to_string(),
+            sequence: None,
+            base: base.clone(),
+        },
+    );
+    let payload = statement.to_json().map_err(|e| ExportError::Inconsistent {
+        out: req.out.to_path_buf(),
+        message: format!("cannot serialize the statement: {e}"),
+    })?;
+    drop(statement);
+    let envelope = Envelope::sign(PAYLOAD_TYPE_INTOTO, &payload, req.key).to_json();
+    drop(payload);
+    if envelope.len() as u64 > req.limits.max_envelope {
+        return Err(ExportError::Inconsistent {
+            out: req.out.to_path_buf(),
+            message: format!(
+                "the envelope would be {} bytes, over the reader's limit of {}: too many documents \
+                 for one snapshot; export deltas with --since",
+                envelope.len(),
+                req.limits.max_envelope
+            ),
+        });
+    }
+    let mut streamer = Streamer {
+        tenant: tenant.id,
+        keys: &keys,
+        planned: &planned,
+        current: None,
+        out: req.out,
+    };
+    let written = writer::write_bundle(
+        req.out,
+        &envelope,
+        &planned,
+        newest.timestamp().max(0) as u64,
+        &mut |p, w| streamer.stream(&mut tx, p, w),
+    )?;
+    drop(streamer);
+    tx.commit()
+        .map_err(ExportError::db("ending the snapshot's read transaction"))?;
+
+    // 5. Remember it, so a later delta can name it by sha256.
+    // Sent as text and cast by the server: no JSON tree of the whole index in this process.
+    let index_text = String::from_utf8_lossy(&index_bytes);
+    client
+        .execute(
+            "INSERT INTO snapshot_index (tenant_id, bundle_sha256, base_sha256, origin, index)
+             VALUES ($1, $2, $3, 'export', $4::text::jsonb) ON CONFLICT (tenant_id, bundle_sha256) DO NOTHING",
+            &[
+                &tenant.id,
+                &hex_bytes(&written.sha256),
+                &base.as_deref().map(hex_bytes),
+                &index_text,
+            ],
+        )
+        .map_err(ExportError::db("recording the exported snapshot"))?;
+    Ok(ExportOutcome {
+        file: req.out.display().to_string(),
+        sha256: written.sha256,
+        size: written.size,
+        tenant: tenant.name.clone(),
+        created,
+        base,
+        imports: import_count,
+        documents: counts,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Streams bodies in entry order through one portal per table.
+struct Streamer<'a> {
+    tenant: uuid::Uuid,
+    keys: &'a BTreeMap<String, (Cat, Vec<u8>)>,
+    planned: &'a [Planned],
+    current: Option<(Cat, postgres::Portal, VecDeque<postgres::Row>)>,
+    out: &'a Path,
+}
+
+impl Streamer<'_> {
+    fn stream(
+        &mut self,
+        tx: &mut postgres::Transaction<'_>,
+        p: &Planned,
+        w: &mut dyn Write,
+    ) -> Result<(), ExportError> {
+        let inconsistent = |message: String| ExportError::Inconsistent {
+            out: self.out.to_path_buf(),
+            message,
+        };
+        let Some((cat, key)) = self.keys.get(&p.name) else {
+            return Err(inconsistent(format!("no source for entry {}", p.name)));
+        };
+        if self.current.as_ref().map(|c| c.0) != Some(*cat) {
+            // Keys of this table, in entry order (= key order: names differ only by the hash).
+            let wanted: Vec<Vec<u8>> = self
+                .planned
+                .iter()
+                .filter_map(|q| self.keys.get(&q.name))
+                .filter(|(c, _)| c == cat)
+                .map(|(_, k)| k.clone())
+                .collect();
+            let portal = tx
+                .bind(cat.body_sql(), &[&self.tenant, &wanted])
+                .map_err(ExportError::db("opening a document cursor"))?;
+            self.current = Some((*cat, portal, VecDeque::new()));
+        }
+        let Some((_, portal, rows)) = self.current.as_mut() else {
+            return Err(inconsistent("no open cursor".into()));
+        };
+        if rows.is_empty() {
+            rows.extend(
+                tx.query_portal(portal, FETCH_ROWS)
+                    .map_err(ExportError::db("reading documents"))?,
+            );
+        }
+        let row = rows
+            .pop_front()
+            .ok_or_else(|| inconsistent(format!("entry {} vanished from the database", p.name)))?;
+        let got: &[u8] = row.get(0);
+        if got != key.as_slice() {
+            return Err(inconsistent(format!(
+                "entry {}: the database returned {} instead",
+                p.name,
+                hex::encode(got)
+            )));
+        }
+        let body: &[u8] = row.get(1);
+        w.write_all(body).map_err(|source| ExportError::Io {
+            action: "write",
+            path: self.out.to_path_buf(),
+            source,
+        })
+    }
+}
+
+fn check_limits(planned: &[Planned], limits: &Limits, out: &Path) -> Result<(), ExportError> {
+    let mut total = 0u64;
+    for p in planned {
+        if p.size > limits.max_entry {
+            return Err(ExportError::Inconsistent {
+                out: out.to_path_buf(),
+                message: format!(
+                    "entry {} is {} bytes, over the per-entry limit of {}",
+                    p.name, p.size, limits.max_entry
+                ),
+            });
+        }
+        total = total.saturating_add(p.size);
+    }
+    if total > limits.max_total {
+        return Err(ExportError::Inconsistent {
+            out: out.to_path_buf(),
+            message: format!(
+                "the documents total {total} bytes, over the limit of {}; export deltas with --since",
+                limits.max_total
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn hex_bytes(h: &str) -> Vec<u8> {
+    hex::decode(h).unwrap_or_default()
+}
+
+/// Resolves `--since` to the base's sha256 and everything its chain holds.
+fn resolve_base(
+    client: &mut postgres::Client,
+    tenant: &Tenant,
+    req: &ExportRequest<'_>,
+    since: &Since,
+) -> Result<(String, BaseContent), ExportError> {
+    let mut content = BaseContent::default();
+    let (sha, next) = match since {
+        Since::Sha256(sha) => (sha.clone(), Some(sha.clone())),
+        Since::File(path) => {
+            let sha = sha256_file(path)?;
+            if known(client, tenant, &sha)? {
+                (sha.clone(), Some(sha))
+            } else {
+                let index = read_index_from_file(path, tenant, req)?;
+                add_index(&mut content, &index);
+                (sha, index.base.clone())
+            }
+        }
+    };
+    let mut visited = HashSet::new();
+    let mut next = next;
+    while let Some(h) = next.take() {
+        if !visited.insert(h.clone()) {
+            break;
+        }
+        let row = client
+            .query_opt(
+                "SELECT index FROM snapshot_index WHERE tenant_id = $1 AND bundle_sha256 = $2",
+                &[&tenant.id, &hex_bytes(&h)],
+            )
+            .map_err(ExportError::db("reading the snapshot index"))?;
+        let Some(row) = row else {
+            return Err(ExportError::UnknownBase {
+                since: h,
+                tenant: tenant.name.clone(),
+            });
+        };
+        let value: serde_json::Value = row.get(0);
+        let index: SnapshotIndex =
+            serde_json::from_value(value).map_err(|e| ExportError::BadBase {
+                path: PathBuf::from(&h),
+                message: format!("its recorded index does not parse: {e}"),
+            })?;
+        add_index(&mut content, &index);
+        next = index.base.clone();
+    }
+    Ok((sha, content))
+}
+
+fn known(client: &mut postgres::Client, tenant: &Tenant, sha: &str) -> Result<bool, ExportError> {
+    Ok(client
+        .query_opt(
+            "SELECT 1 FROM snapshot_index WHERE tenant_id = $1 AND bundle_sha256 = $2",
+            &[&tenant.id, &hex_bytes(sha)],
+        )
+        .map_err(ExportError::db("reading the snapshot index"))?
+        .is_some())
+}
+
+fn add_index(content: &mut BaseContent, index: &SnapshotIndex) {
+    content
+        .documents
+        .extend(index.documents.iter().map(|d| d.content_hash.clone()));
+    content
+        .imports
+        .extend(index.imports.iter().map(|i| i.bundle_sha256.clone()));
+}
+
+/// Verifies a base snapshot file and reads its index.
+fn read_index_from_file(
+    path: &Path,
+    tenant: &Tenant,
+    req: &ExportRequest<'_>,
+) -> Result<SnapshotIndex, ExportError> {
+    let bad = |message: String| ExportError::BadBase {
+        path: path.to_path_buf(),
+        message,
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("stella-export-base-")
+        .tempdir()
+        .map_err(|source| ExportError::Io {
+            action: "create a temp folder in",
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    let mut trust = req.trust.clone();
+    trust.insert(req.key.public().clone());
+    let mut spool = Spool::new(dir.path());
+    let bundle = Bundle::open(path)
+        .and_then(|b| b.verify(&trust, &req.limits, &mut spool))
+        .map_err(|source| ExportError::Bundle {
+            out: path.to_path_buf(),
+            source: Box::new(source),
+        })?;
+    let p = bundle.predicate();
+    if p.kind != Kind::Snapshot {
+        return Err(bad(format!("it is a {} bundle, not a snapshot", p.kind)));
+    }
+    if p.tenant.as_deref() != Some(tenant.name.as_str()) {
+        return Err(bad(format!(
+            "it is a snapshot of tenant {:?}, not {:?}",
+            p.tenant, tenant.name
+        )));
+    }
+    let entry = bundle
+        .entries()
+        .iter()
+        .find(|e| e.name == INDEX_PATH)
+        .and_then(|e| e.spooled.clone())
+        .ok_or_else(|| bad(format!("it has no {INDEX_PATH}")))?;
+    let bytes = std::fs::read(&entry).map_err(|source| ExportError::Io {
+        action: "read",
+        path: entry.clone(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| bad(format!("{INDEX_PATH} does not parse: {e}")))
+}
+
+fn sha256_file(path: &Path) -> Result<String, ExportError> {
+    let io = |source| ExportError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}

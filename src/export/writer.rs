@@ -1,0 +1,165 @@
+//! The streaming variant of `bundle::create` for snapshots: the same v1 archive (envelope first,
+//! entries sorted by path bytes, fixed ustar metadata, zstd at the fixed level and window), but
+//! entry bodies come from a callback that streams them from the database one at a time, so memory
+//! stays bounded whatever the tenant's size. Each body is checked against the size and digest that
+//! were signed before it is accepted.
+
+use super::error::ExportError;
+use crate::bundle::create::{write_header, write_padding, ZSTD_LEVEL, ZSTD_WINDOW_LOG};
+use crate::bundle::path::ENVELOPE_NAME;
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Where an entry's bytes come from.
+pub(crate) enum Body {
+    /// Built in memory (the index, VERIFY.txt).
+    Inline(Vec<u8>),
+    /// Streamed by the caller's callback, in entry order.
+    Stream,
+}
+
+/// One entry, planned before anything is written (its digest is signed first).
+pub(crate) struct Planned {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    pub body: Body,
+}
+
+/// What was written.
+pub(crate) struct Written {
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Writes the archive to a temp file next to `out`, then fsyncs and renames it into place.
+/// `planned` must be sorted by name bytes; `stream` is called for every `Body::Stream` entry in
+/// that order and must write exactly that entry's bytes.
+pub(crate) fn write_bundle(
+    out: &Path,
+    envelope: &[u8],
+    planned: &[Planned],
+    mtime: u64,
+    stream: &mut dyn FnMut(&Planned, &mut dyn Write) -> Result<(), ExportError>,
+) -> Result<Written, ExportError> {
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let io_at = |path: &Path, action: &'static str| {
+        let path = path.to_path_buf();
+        move |source: io::Error| ExportError::Io {
+            action,
+            path: path.clone(),
+            source,
+        }
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".stella-export-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(io_at(&dir, "create a temp file in"))?;
+    let tmp_path = tmp.path().to_path_buf();
+    let w_err = io_at(&tmp_path, "write");
+    let file = tmp.as_file().try_clone().map_err(&w_err)?;
+    let hashing = HashWriter {
+        inner: BufWriter::with_capacity(1 << 16, file),
+        hasher: Sha256::new(),
+        count: 0,
+    };
+    let mut enc = zstd::stream::write::Encoder::new(hashing, ZSTD_LEVEL).map_err(&w_err)?;
+    enc.include_checksum(true).map_err(&w_err)?;
+    enc.window_log(ZSTD_WINDOW_LOG).map_err(&w_err)?;
+    enc.include_contentsize(false).map_err(&w_err)?;
+    enc.include_dictid(false).map_err(&w_err)?;
+
+    write_header(&mut enc, ENVELOPE_NAME, envelope.len() as u64, mtime).map_err(&w_err)?;
+    enc.write_all(envelope).map_err(&w_err)?;
+    write_padding(&mut enc, envelope.len() as u64).map_err(&w_err)?;
+    for p in planned {
+        write_header(&mut enc, &p.name, p.size, mtime).map_err(&w_err)?;
+        match &p.body {
+            Body::Inline(bytes) => enc.write_all(bytes).map_err(&w_err)?,
+            Body::Stream => {
+                let mut check = CheckWriter {
+                    inner: &mut enc,
+                    hasher: Sha256::new(),
+                    count: 0,
+                };
+                stream(p, &mut check)?;
+                let (count, digest) = (check.count, hex::encode(check.hasher.finalize()));
+                if count != p.size || digest != p.sha256 {
+                    return Err(ExportError::Inconsistent {
+                        out: out.to_path_buf(),
+                        message: format!(
+                            "entry {} streamed {count} bytes with sha256 {digest}, but {} bytes with \
+                             sha256 {} were planned",
+                            p.name, p.size, p.sha256
+                        ),
+                    });
+                }
+            }
+        }
+        write_padding(&mut enc, p.size).map_err(&w_err)?;
+    }
+    enc.write_all(&[0u8; 1024]).map_err(&w_err)?;
+    let hashing = enc.finish().map_err(&w_err)?;
+    let sha256 = hex::encode(hashing.hasher.finalize());
+    let size = hashing.count;
+    let file = hashing
+        .inner
+        .into_inner()
+        .map_err(|e| w_err(e.into_error()))?;
+    // Fixed mode whatever the umask.
+    file.set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(&w_err)?;
+    file.sync_all().map_err(&w_err)?;
+    drop(file);
+    tmp.persist(out)
+        .map_err(|e| io_at(out, "rename the snapshot into")(e.error))?;
+    if let Ok(d) = fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(Written { sha256, size })
+}
+
+/// Hashes and counts what goes to the file.
+struct HashWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Hashes and counts one streamed entry body on its way into the archive.
+struct CheckWriter<'a, W: Write> {
+    inner: &'a mut W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> Write for CheckWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
