@@ -99,10 +99,10 @@ db() {
   scripts/ensure-postgres.sh >/dev/null
   cargo build --release --locked --quiet --bin stella-bundle
   B="$PWD/target/release/stella-bundle"
-  local h
-  h="$(mktemp -d /tmp/stella-bench.XXXXXX)"
+  DB_BENCH_HOME="$(mktemp -d /tmp/stella-bench.XXXXXX)"
+  local h="$DB_BENCH_HOME"
   chmod 711 "$h"
-  trap '"$B" --home "$h" db stop >/dev/null 2>&1 || true; rm -rf "$h"' EXIT
+  trap '"$B" --home "$DB_BENCH_HOME" db stop >/dev/null 2>&1 || true; rm -rf "$DB_BENCH_HOME"' EXIT
   echo "## db"
   echo
   BENCH_HOME="$h" machine
@@ -115,12 +115,23 @@ db() {
   url="$("$B" --home "$h" db status --json | sed -n 's/.*"url":"\([^"]*\)".*/\1/p')"
   admin="${url/\/stella\?//postgres?}"
   psql -q "$admin" -c "CREATE DATABASE tmpl TEMPLATE stella"
+  for fsync in on off; do
+  if [ "$fsync" = off ]; then
+    # The test harness's cluster runs with fsync=off: measure what a test waits for there.
+    psql -q "$admin" -c "ALTER SYSTEM SET fsync = off" -c "ALTER SYSTEM SET synchronous_commit = off"
+    "$B" --home "$h" -q db stop; "$B" --home "$h" -q db start
+  fi
   for strategy in WAL_LOG FILE_COPY; do
     t0=$(date +%s%3N)
-    for i in $(seq 1 20); do psql -q "$admin" -c "CREATE DATABASE t_${strategy}_$i TEMPLATE tmpl STRATEGY $strategy"; done
+    for i in $(seq 1 20); do psql -q "$admin" -c "CREATE DATABASE t_${strategy}_${fsync}_$i TEMPLATE tmpl STRATEGY $strategy"; done
     t1=$(date +%s%3N)
-    echo "- per-test database, \`CREATE DATABASE ... TEMPLATE\` (migrated), STRATEGY $strategy: $(( (t1 - t0) / 20 )) ms each (20 runs, psql start included)"
+    echo "- per-test database, \`CREATE DATABASE ... TEMPLATE\` (migrated), STRATEGY $strategy, fsync=$fsync: $(( (t1 - t0) / 20 )) ms each (20 runs, psql start included)"
   done
+  done
+  t0=$(date +%s%3N)
+  for i in $(seq 1 20); do psql -q "$admin" -c "SELECT 1" >/dev/null; done
+  t1=$(date +%s%3N)
+  echo "- psql start and one query alone: $(( (t1 - t0) / 20 )) ms"
 }
 
 # --- backup: base backups and WAL archiving on a ~1 GB cluster -------------------------------

@@ -152,7 +152,9 @@ fn new_db(template: Option<&str>) -> TestDb {
     );
     let mut admin = db::connect_url(&c.url("postgres")).expect("connect");
     let sql = match template {
-        Some(t) => format!("CREATE DATABASE {name} TEMPLATE {t}"),
+        // FILE_COPY: with the test cluster's fsync=off its checkpoints are cheap, and it copies
+        // the template faster than WAL-logging every block (docs/BENCHMARKS.md, "db").
+        Some(t) => format!("CREATE DATABASE {name} TEMPLATE {t} STRATEGY FILE_COPY"),
         None => format!("CREATE DATABASE {name}"),
     };
     admin.batch_execute(&sql).expect("create test database");
