@@ -8,3 +8,4 @@ mod db_cluster;
 mod db_lint;
 mod db_migrate;
 mod import;
+mod scan;
