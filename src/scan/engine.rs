@@ -159,6 +159,9 @@ pub fn evaluate(
         .map_err(q("matching components to advisories"))?;
     // (artifact, component, advisory) -> (aliases, severity)
     let mut matched: BTreeMap<FindingKey, (BTreeSet<String>, Option<String>)> = BTreeMap::new();
+    // Components whose version could not be ordered: counted once each, whatever the number of
+    // advisories naming their package.
+    let mut unparseable: BTreeSet<(i64, String)> = BTreeSet::new();
     for r in &rows {
         counts.candidates += 1;
         let sbom_id: i64 = r.get(0);
@@ -178,7 +181,7 @@ pub fn evaluate(
         let affected = match versions::is_affected(&adv_eco, &version, &ranges, &listed) {
             Ok(a) => a,
             Err(_) => {
-                counts.unparseable_versions += 1;
+                unparseable.insert((sbom_id, purl.clone()));
                 false
             }
         };
@@ -197,6 +200,8 @@ pub fn evaluate(
             }
         }
     }
+
+    counts.unparseable_versions = unparseable.len() as u64;
 
     // VEX statements about any id or alias involved.
     let mut all_ids: BTreeSet<String> = BTreeSet::new();
