@@ -26,9 +26,20 @@ impl Site {
 
     /// Import one bundle of `kind` made of `files`; panics unless it imports.
     pub fn import(&self, kind: &str, source: &str, files: &[(String, Vec<u8>)], created: &str) {
+        self.import_seq(kind, source, files, created, (kind == "feed").then_some(1))
+    }
+
+    /// Import with an explicit bundle sequence (a feed's next bundle).
+    pub fn import_seq(
+        &self,
+        kind: &str,
+        source: &str,
+        files: &[(String, Vec<u8>)],
+        created: &str,
+        seq: Option<u64>,
+    ) {
         let refs: Vec<(&str, Vec<u8>)> =
             files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
-        let seq = (kind == "feed").then_some(1);
         let bundle = make_bundle(&self.key, kind, source, &refs, created, seq);
         let out = stella_db(
             &self.db,
@@ -112,7 +123,8 @@ pub fn sbom(artifact: &str, components: &[(&str, Option<&str>)]) -> Vec<u8> {
             if let Some(p) = purl {
                 c["purl"] = json!(p);
                 if let Some((_, v)) = p.split_once('@') {
-                    c["version"] = json!(v.split('?').next().unwrap());
+                    let v = v.split('?').next().unwrap();
+                    c["version"] = json!(v.replace("%2B", "+").replace("%3A", ":"));
                 }
             }
             c
@@ -278,4 +290,177 @@ fn proton_bridge_against_govulndb_gives_the_hand_checked_findings() {
         assert!(!ids.contains(&id), "{id} must not match");
     }
     assert!(s["counts"]["candidates"].as_u64().unwrap() > 58);
+}
+
+#[test]
+fn each_ecosystem_uses_its_own_version_rules() {
+    let site = Site::new();
+    let app = "pkg:generic/acme/app@1.0.0";
+    let comps: &[(&str, Option<&str>)] = &[
+        // npm SemVer: 4.17.20 < 4.17.21 affected; 4.17.21 not; 5.0.0-beta.1 < 5.0.0 affected.
+        ("lodash", Some("pkg:npm/lodash@4.17.20")),
+        ("lodash", Some("pkg:npm/lodash@4.17.21")),
+        ("scoped", Some("pkg:npm/%40acme/widget@5.0.0-beta.1")),
+        // PyPI: PEP 503 names (advisory "Foo_Bar.Baz"), PEP 440 order (1.0rc1 < 1.0).
+        ("foo-bar-baz", Some("pkg:pypi/foo-bar-baz@1.0rc1")),
+        ("foo-bar-baz", Some("pkg:pypi/foo-bar-baz@1.0.post1")),
+        // Maven group:artifact, 2.9.10.1 < 2.9.10.4; 2.9.10.4 is the fix.
+        ("jackson", Some("pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.9.10.1")),
+        ("jackson", Some("pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.9.10.4")),
+        // Go +incompatible: build metadata ignored, 20.10.0 < 20.10.11.
+        ("docker", Some("pkg:golang/github.com/docker/docker@v20.10.0%2Bincompatible")),
+        // Debian: a debian-12 component is not matched by a Debian:11 advisory, but by Debian:12
+        // (epoch 1: beats every epoch-0 version); a component without distro matches any release.
+        ("openssl", Some("pkg:deb/debian/openssl@1.1.1n-0%2Bdeb11u3?distro=debian-12")),
+        ("zlib", Some("pkg:deb/debian/zlib@1:1.2.11.dfsg-2")),
+        // RPM: 1.1.1k-5.el8 < 1.1.1k-7.el8 (release compared rpmvercmp-wise).
+        ("openssl-libs", Some("pkg:rpm/redhat/openssl-libs@1.1.1k-5.el8")),
+        // Alpine: 1.35.0-r17 < 1.35.0-r29; alpine-3.17 is release v3.17.
+        ("busybox", Some("pkg:apk/alpine/busybox@1.35.0-r17?distro=alpine-3.17")),
+        // RubyGems: 6.0.0.rc1 < 6.0.0.
+        ("rails", Some("pkg:gem/rails@6.0.0.rc1")),
+        // NuGet: case-insensitive name, 12.0.1 < 13.0.1.
+        ("json.net", Some("pkg:nuget/Newtonsoft.Json@12.0.1")),
+        // Hex: no ordering, exact `versions` only.
+        ("phoenix", Some("pkg:hex/phoenix@1.4.0")),
+        ("phoenix", Some("pkg:hex/phoenix@1.4.1")),
+        // cargo pre-release: 0.4.0-alpha.2 >= introduced 0.4.0-alpha.1, < fixed 0.4.0.
+        ("hyper", Some("pkg:cargo/hyper@0.4.0-alpha.2")),
+    ];
+    site.import("sbom", "app", &[file("app.json", sbom(app, comps))], "2026-11-02T00:00:00Z");
+    let ev = |pairs: &[(&str, &str)]| -> Value {
+        Value::Array(
+            pairs
+                .iter()
+                .map(|(k, v)| json!({ *k: v }))
+                .collect(),
+        )
+    };
+    let none: &[&str] = &[];
+    let recs = vec![
+        file("npm.json", osv("NPM-1", &["CVE-2021-23337"], &[("npm", "lodash", ev(&[("introduced", "0"), ("fixed", "4.17.21")]), none)])),
+        file("npm2.json", osv("NPM-2", &[], &[("npm", "@acme/widget", ev(&[("introduced", "4.0.0"), ("fixed", "5.0.0")]), none)])),
+        file("pypi.json", osv("PYSEC-1", &[], &[("PyPI", "Foo_Bar.Baz", ev(&[("introduced", "1.0a1"), ("fixed", "1.0")]), none)])),
+        file("mvn.json", osv("MVN-1", &[], &[("Maven", "com.fasterxml.jackson.core:jackson-databind", ev(&[("introduced", "2.9.0"), ("fixed", "2.9.10.4")]), none)])),
+        file("go.json", osv("GO-1", &[], &[("Go", "github.com/docker/docker", ev(&[("introduced", "0"), ("fixed", "20.10.11+incompatible")]), none)])),
+        file("deb11.json", osv("DSA-11", &[], &[("Debian:11", "openssl", ev(&[("introduced", "0"), ("fixed", "1.1.1n-0+deb11u4")]), none)])),
+        file("deb12.json", osv("DSA-12", &[], &[("Debian:12", "openssl", ev(&[("introduced", "0"), ("fixed", "3.0.0-1")]), none)])),
+        file("zlib.json", osv("DSA-Z", &[], &[("Debian:11", "zlib", ev(&[("introduced", "0"), ("fixed", "1:1.2.11.dfsg-2+deb11u1")]), none)])),
+        file("rpm.json", osv("RHSA-1", &[], &[("Red Hat", "openssl-libs", ev(&[("introduced", "0"), ("fixed", "1.1.1k-7.el8")]), none)])),
+        file("apk.json", osv("ALPINE-1", &[], &[("Alpine:v3.17", "busybox", ev(&[("introduced", "0"), ("fixed", "1.35.0-r29")]), none)])),
+        file("apk2.json", osv("ALPINE-2", &[], &[("Alpine:v3.16", "busybox", ev(&[("introduced", "0"), ("fixed", "1.35.0-r29")]), none)])),
+        file("gem.json", osv("GEM-1", &[], &[("RubyGems", "rails", ev(&[("introduced", "5.0.0"), ("fixed", "6.0.0")]), none)])),
+        file("nuget.json", osv("NUGET-1", &[], &[("NuGet", "newtonsoft.json", ev(&[("introduced", "0"), ("fixed", "13.0.1")]), none)])),
+        file("hex.json", osv("HEX-1", &[], &[("Hex", "phoenix", ev(&[]), &["1.4.0"])])),
+        file("cargo.json", osv("RUSTSEC-1", &[], &[("crates.io", "hyper", ev(&[("introduced", "0.4.0-alpha.1"), ("fixed", "0.4.0")]), none)])),
+    ];
+    site.import("feed", "synthetic", &recs, "2026-11-01T00:00:00Z");
+    let s = site.scan_ok();
+    let expected = owned(&[
+        ("pkg:apk/alpine/busybox@1.35.0-r17?distro=alpine-3.17", "ALPINE-1"),
+        ("pkg:cargo/hyper@0.4.0-alpha.2", "RUSTSEC-1"),
+        ("pkg:deb/debian/openssl@1.1.1n-0%2Bdeb11u3?distro=debian-12", "DSA-12"),
+        ("pkg:deb/debian/zlib@1:1.2.11.dfsg-2", "DSA-Z"),
+        ("pkg:gem/rails@6.0.0.rc1", "GEM-1"),
+        ("pkg:golang/github.com/docker/docker@v20.10.0%2Bincompatible", "GO-1"),
+        ("pkg:hex/phoenix@1.4.0", "HEX-1"),
+        ("pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.9.10.1", "MVN-1"),
+        ("pkg:npm/%40acme/widget@5.0.0-beta.1", "NPM-2"),
+        ("pkg:npm/lodash@4.17.20", "NPM-1"),
+        ("pkg:nuget/Newtonsoft.Json@12.0.1", "NUGET-1"),
+        ("pkg:pypi/foo-bar-baz@1.0rc1", "PYSEC-1"),
+        ("pkg:rpm/redhat/openssl-libs@1.1.1k-5.el8", "RHSA-1"),
+    ]);
+    assert_eq!(pairs(&site.findings(&[])), expected);
+    assert_eq!(s["counts"]["findings"], expected.len());
+    assert_eq!(s["counts"]["components"], comps.len());
+    assert_eq!(s["counts"]["unparseable_versions"], 0);
+}
+
+/// `[{"introduced": "0"}, {"fixed": FIX}]`
+fn below(fix: &str) -> Value {
+    json!([{"introduced": "0"}, {"fixed": fix}])
+}
+
+const NO_VERSIONS: &[&str] = &[];
+
+#[test]
+fn withdrawn_versions_only_no_purl_and_malformed_versions() {
+    let site = Site::new();
+    let app = "pkg:generic/acme/edge@1.0.0";
+    let mut doc: Value = serde_json::from_slice(&sbom(
+        app,
+        &[
+            ("w", Some("pkg:npm/w@1.0.0")),
+            ("y", Some("pkg:npm/y@1.2.3")),
+            ("y", Some("pkg:npm/y@1.2.4")),
+            ("nopurl", None),
+            ("bad1", Some("pkg:npm/z@1.0.0-")),
+            ("bad2", Some("pkg:npm/z@v")),
+            ("bad3", Some(&format!("pkg:npm/z@{}", "1.".repeat(150)))),
+            // A purl without version and an empty version field: counted, never matched.
+            ("empty", Some("pkg:npm/z")),
+            // No version field: the purl's version is the one matched.
+            ("purl-only", Some("pkg:npm/q@0.9.0")),
+        ],
+    ))
+    .unwrap();
+    doc["components"][7]["version"] = json!("");
+    doc["components"][8]
+        .as_object_mut()
+        .unwrap()
+        .remove("version");
+    site.import(
+        "sbom",
+        "edge",
+        &[file("edge.json", serde_json::to_vec(&doc).unwrap())],
+        "2026-11-02T00:00:00Z",
+    );
+    let w1 = osv("W-1", &[], &[("npm", "w", below("2.0.0"), NO_VERSIONS)]);
+    let recs = vec![
+        file("w.json", w1),
+        file("y.json", osv("Y-1", &[], &[("npm", "y", json!([]), &["1.2.3"])])),
+        file("z.json", osv("Z-1", &[], &[("npm", "z", below("2.0.0"), NO_VERSIONS)])),
+        file("z2.json", osv("Z-2", &[], &[("npm", "z", below("3.0.0"), NO_VERSIONS)])),
+        file("q.json", osv("Q-1", &[], &[("npm", "q", below("1.0.0"), NO_VERSIONS)])),
+    ];
+    site.import_seq("feed", "edge", &recs, "2026-11-01T00:00:00Z", Some(1));
+    let s = site.scan_ok();
+    assert_eq!(
+        pairs(&site.findings(&[])),
+        owned(&[
+            ("pkg:npm/q@0.9.0", "Q-1"),
+            ("pkg:npm/w@1.0.0", "W-1"),
+            ("pkg:npm/y@1.2.3", "Y-1"),
+        ])
+    );
+    let c = &s["counts"];
+    assert_eq!(c["components"], 9);
+    assert_eq!(c["components_without_purl"], 1);
+    assert_eq!(c["components_without_version"], 1);
+    // Three components with a version no SemVer parser accepts, each counted once although two
+    // advisories name their package.
+    assert_eq!(c["unparseable_versions"], 3);
+
+    // The next feed bundle withdraws W-1: it stops matching.
+    let mut w2: Value = serde_json::from_slice(&osv(
+        "W-1",
+        &[],
+        &[("npm", "w", below("2.0.0"), NO_VERSIONS)],
+    ))
+    .unwrap();
+    w2["modified"] = json!("2026-02-01T00:00:00Z");
+    w2["withdrawn"] = json!("2026-02-01T00:00:00Z");
+    site.import_seq(
+        "feed",
+        "edge",
+        &[file("w.json", serde_json::to_vec(&w2).unwrap())],
+        "2026-11-03T00:00:00Z",
+        Some(2),
+    );
+    site.scan_ok();
+    assert_eq!(
+        pairs(&site.findings(&[])),
+        owned(&[("pkg:npm/q@0.9.0", "Q-1"), ("pkg:npm/y@1.2.3", "Y-1")])
+    );
 }
