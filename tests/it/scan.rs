@@ -25,7 +25,13 @@ impl Site {
     }
 
     /// Import one bundle of `kind` made of `files`; panics unless it imports.
-    pub fn import(&self, kind: &str, source: &str, files: &[(String, Vec<u8>)], created: &str) {
+    pub fn import(
+        &self,
+        kind: &str,
+        source: &str,
+        files: &[(String, Vec<u8>)],
+        created: &str,
+    ) -> PathBuf {
         self.import_seq(kind, source, files, created, (kind == "feed").then_some(1))
     }
 
@@ -37,7 +43,7 @@ impl Site {
         files: &[(String, Vec<u8>)],
         created: &str,
         seq: Option<u64>,
-    ) {
+    ) -> PathBuf {
         let refs: Vec<(&str, Vec<u8>)> =
             files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
         let bundle = make_bundle(&self.key, kind, source, &refs, created, seq);
@@ -52,6 +58,7 @@ impl Site {
             ],
         );
         assert_exit(&out, 0);
+        bundle
     }
 
     /// `scan --json` with a manifest in the scratch folder; returns the output and manifest path.
@@ -175,69 +182,225 @@ const PROTON: &str = "cyclonedx/bom-examples/proton-bridge-v1.8.0.bom.json";
 const PROTON_EXPECTED: &[(&str, &str)] = &[
     // jwt-go v3.2.0: GO-2020-0017 has `introduced 0.0.0-20150717181359-44718f8a89b0` and no fix;
     // v3.2.0 > that pseudo-version, so affected. (The `/v4` entry is another module path.)
-    ("pkg:golang/github.com/dgrijalva/jwt-go@v3.2.0", "GO-2020-0017"),
+    (
+        "pkg:golang/github.com/dgrijalva/jwt-go@v3.2.0",
+        "GO-2020-0017",
+    ),
     // gin v1.4.0: GO-2020-0001 is `introduced 0, fixed 1.6.0`: 1.4.0 < 1.6.0, affected.
     ("pkg:golang/github.com/gin-gonic/gin@v1.4.0", "GO-2020-0001"),
     ("pkg:golang/github.com/gin-gonic/gin@v1.4.0", "GO-2021-0052"),
     ("pkg:golang/github.com/gin-gonic/gin@v1.4.0", "GO-2023-1737"),
-    ("pkg:golang/github.com/kataras/iris/v12@v12.1.8", "GO-2022-0272"),
-    ("pkg:golang/github.com/labstack/echo/v4@v4.1.11", "GO-2021-0051"),
-    ("pkg:golang/github.com/labstack/echo/v4@v4.1.11", "GO-2022-1031"),
-    ("pkg:golang/github.com/microcosm-cc/bluemonday@v1.0.2", "GO-2022-0588"),
-    ("pkg:golang/github.com/microcosm-cc/bluemonday@v1.0.2", "GO-2022-0762"),
+    (
+        "pkg:golang/github.com/kataras/iris/v12@v12.1.8",
+        "GO-2022-0272",
+    ),
+    (
+        "pkg:golang/github.com/labstack/echo/v4@v4.1.11",
+        "GO-2021-0051",
+    ),
+    (
+        "pkg:golang/github.com/labstack/echo/v4@v4.1.11",
+        "GO-2022-1031",
+    ),
+    (
+        "pkg:golang/github.com/microcosm-cc/bluemonday@v1.0.2",
+        "GO-2022-0588",
+    ),
+    (
+        "pkg:golang/github.com/microcosm-cc/bluemonday@v1.0.2",
+        "GO-2022-0762",
+    ),
     ("pkg:golang/github.com/nats-io/jwt@v0.3.0", "GO-2022-0380"),
     ("pkg:golang/github.com/nats-io/jwt@v0.3.0", "GO-2022-0386"),
     ("pkg:golang/github.com/nats-io/jwt@v0.3.0", "GO-2022-0402"),
-    ("pkg:golang/github.com/sirupsen/logrus@v1.7.0", "GO-2025-4188"),
-    ("pkg:golang/github.com/valyala/fasthttp@v1.6.0", "GO-2022-0355"),
-    ("pkg:golang/github.com/valyala/fasthttp@v1.6.0", "GO-2026-4950"),
-    ("pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b", "GO-2023-1572"),
-    ("pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b", "GO-2023-1989"),
-    ("pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b", "GO-2023-1990"),
-    ("pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b", "GO-2024-2937"),
-    ("pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b", "GO-2026-4815"),
-    ("pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b", "GO-2026-4961"),
-    ("pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b", "GO-2026-4962"),
-    ("pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b", "GO-2026-5031"),
-    ("pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b", "GO-2026-5032"),
-    ("pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b", "GO-2026-5061"),
-    ("pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b", "GO-2026-5062"),
-    ("pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b", "GO-2026-5066"),
-    ("pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b", "GO-2026-6222"),
-    ("pkg:golang/golang.org/x/mod@v0.1.1-0.20191209134235-331c550502dd", "GO-2026-6179"),
-    ("pkg:golang/golang.org/x/mod@v0.1.1-0.20191209134235-331c550502dd", "GO-2026-6180"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2021-0238"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2022-0236"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2022-0288"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2022-0969"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2022-1144"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2023-1571"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2023-1988"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2023-2102"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2024-2687"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2024-3333"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2025-3503"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2025-3595"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2026-4440"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2026-4441"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2026-4918"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2026-5025"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2026-5026"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2026-5027"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2026-5028"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2026-5029"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2026-5030"),
-    ("pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4", "GO-2026-5942"),
+    (
+        "pkg:golang/github.com/sirupsen/logrus@v1.7.0",
+        "GO-2025-4188",
+    ),
+    (
+        "pkg:golang/github.com/valyala/fasthttp@v1.6.0",
+        "GO-2022-0355",
+    ),
+    (
+        "pkg:golang/github.com/valyala/fasthttp@v1.6.0",
+        "GO-2026-4950",
+    ),
+    (
+        "pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b",
+        "GO-2023-1572",
+    ),
+    (
+        "pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b",
+        "GO-2023-1989",
+    ),
+    (
+        "pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b",
+        "GO-2023-1990",
+    ),
+    (
+        "pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b",
+        "GO-2024-2937",
+    ),
+    (
+        "pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b",
+        "GO-2026-4815",
+    ),
+    (
+        "pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b",
+        "GO-2026-4961",
+    ),
+    (
+        "pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b",
+        "GO-2026-4962",
+    ),
+    (
+        "pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b",
+        "GO-2026-5031",
+    ),
+    (
+        "pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b",
+        "GO-2026-5032",
+    ),
+    (
+        "pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b",
+        "GO-2026-5061",
+    ),
+    (
+        "pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b",
+        "GO-2026-5062",
+    ),
+    (
+        "pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b",
+        "GO-2026-5066",
+    ),
+    (
+        "pkg:golang/golang.org/x/image@v0.0.0-20190802002840-cff245a6509b",
+        "GO-2026-6222",
+    ),
+    (
+        "pkg:golang/golang.org/x/mod@v0.1.1-0.20191209134235-331c550502dd",
+        "GO-2026-6179",
+    ),
+    (
+        "pkg:golang/golang.org/x/mod@v0.1.1-0.20191209134235-331c550502dd",
+        "GO-2026-6180",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2021-0238",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2022-0236",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2022-0288",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2022-0969",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2022-1144",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2023-1571",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2023-1988",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2023-2102",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2024-2687",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2024-3333",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2025-3503",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2025-3595",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2026-4440",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2026-4441",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2026-4918",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2026-5025",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2026-5026",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2026-5027",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2026-5028",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2026-5029",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2026-5030",
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.0.0-20210405180319-a5a99cb37ef4",
+        "GO-2026-5942",
+    ),
     // x/sys pseudo-version 20210330 < the fix 0.0.0-20220412211240-33da011f77ad: affected. The
     // `stdlib` entry of the same record does not name this module.
-    ("pkg:golang/golang.org/x/sys@v0.0.0-20210330210617-4fbd30eecc44", "GO-2022-0493"),
-    ("pkg:golang/golang.org/x/sys@v0.0.0-20210330210617-4fbd30eecc44", "GO-2026-5024"),
+    (
+        "pkg:golang/golang.org/x/sys@v0.0.0-20210330210617-4fbd30eecc44",
+        "GO-2022-0493",
+    ),
+    (
+        "pkg:golang/golang.org/x/sys@v0.0.0-20210330210617-4fbd30eecc44",
+        "GO-2026-5024",
+    ),
     // x/text v0.3.5-0.2020... is a pre-release of 0.3.5, below the fix 0.3.7: affected.
-    ("pkg:golang/golang.org/x/text@v0.3.5-0.20201125200606-c27b9fd57aec", "GO-2021-0113"),
-    ("pkg:golang/golang.org/x/text@v0.3.5-0.20201125200606-c27b9fd57aec", "GO-2022-1059"),
-    ("pkg:golang/golang.org/x/text@v0.3.5-0.20201125200606-c27b9fd57aec", "GO-2026-5970"),
+    (
+        "pkg:golang/golang.org/x/text@v0.3.5-0.20201125200606-c27b9fd57aec",
+        "GO-2021-0113",
+    ),
+    (
+        "pkg:golang/golang.org/x/text@v0.3.5-0.20201125200606-c27b9fd57aec",
+        "GO-2022-1059",
+    ),
+    (
+        "pkg:golang/golang.org/x/text@v0.3.5-0.20201125200606-c27b9fd57aec",
+        "GO-2026-5970",
+    ),
     // yaml.v3 v3.0.0-20200313 is below the fix 3.0.0-20220521103104-8f96da9f5d5e: affected.
-    ("pkg:golang/gopkg.in/yaml.v3@v3.0.0-20200313102051-9f266ea9e77c", "GO-2022-0603"),
+    (
+        "pkg:golang/gopkg.in/yaml.v3@v3.0.0-20200313102051-9f266ea9e77c",
+        "GO-2022-0603",
+    ),
 ];
 
 #[test]
@@ -269,7 +432,10 @@ fn proton_bridge_against_govulndb_gives_the_hand_checked_findings() {
         assert_eq!(x["justification"], Value::Null);
     }
     // Aliases come from the record: GO-2020-0017 is CVE-2020-26160 / GHSA-w73w-5m7g-f7qc.
-    assert_eq!(f[0]["aliases"], json!(["CVE-2020-26160", "GHSA-w73w-5m7g-f7qc"]));
+    assert_eq!(
+        f[0]["aliases"],
+        json!(["CVE-2020-26160", "GHSA-w73w-5m7g-f7qc"])
+    );
     // Not affected, checked by hand (each names the component's package, so it is a candidate):
     // - GO-2020-0019 gorilla/websocket `fixed 1.4.1`, component v1.4.1: fixed is exclusive.
     // - GO-2020-0036 yaml.v2 `fixed 2.2.8`, component v2.2.8: same.
@@ -278,7 +444,10 @@ fn proton_bridge_against_govulndb_gives_the_hand_checked_findings() {
     // - GO-2023-1495 x/net introduced at a 2022 pseudo-version, component a 2021 pseudo-version.
     // - GO-2026-4923 go.etcd.io/bbolt `introduced 0` with no fix would match v1.3.5, but the
     //   record is withdrawn.
-    let ids: Vec<&str> = f.iter().map(|x| x["advisory_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = f
+        .iter()
+        .map(|x| x["advisory_id"].as_str().unwrap())
+        .collect();
     for id in [
         "GO-2020-0019",
         "GO-2020-0036",
@@ -305,18 +474,36 @@ fn each_ecosystem_uses_its_own_version_rules() {
         ("foo-bar-baz", Some("pkg:pypi/foo-bar-baz@1.0rc1")),
         ("foo-bar-baz", Some("pkg:pypi/foo-bar-baz@1.0.post1")),
         // Maven group:artifact, 2.9.10.1 < 2.9.10.4; 2.9.10.4 is the fix.
-        ("jackson", Some("pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.9.10.1")),
-        ("jackson", Some("pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.9.10.4")),
+        (
+            "jackson",
+            Some("pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.9.10.1"),
+        ),
+        (
+            "jackson",
+            Some("pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.9.10.4"),
+        ),
         // Go +incompatible: build metadata ignored, 20.10.0 < 20.10.11.
-        ("docker", Some("pkg:golang/github.com/docker/docker@v20.10.0%2Bincompatible")),
+        (
+            "docker",
+            Some("pkg:golang/github.com/docker/docker@v20.10.0%2Bincompatible"),
+        ),
         // Debian: a debian-12 component is not matched by a Debian:11 advisory, but by Debian:12
         // (epoch 1: beats every epoch-0 version); a component without distro matches any release.
-        ("openssl", Some("pkg:deb/debian/openssl@1.1.1n-0%2Bdeb11u3?distro=debian-12")),
+        (
+            "openssl",
+            Some("pkg:deb/debian/openssl@1.1.1n-0%2Bdeb11u3?distro=debian-12"),
+        ),
         ("zlib", Some("pkg:deb/debian/zlib@1:1.2.11.dfsg-2")),
         // RPM: 1.1.1k-5.el8 < 1.1.1k-7.el8 (release compared rpmvercmp-wise).
-        ("openssl-libs", Some("pkg:rpm/redhat/openssl-libs@1.1.1k-5.el8")),
+        (
+            "openssl-libs",
+            Some("pkg:rpm/redhat/openssl-libs@1.1.1k-5.el8"),
+        ),
         // Alpine: 1.35.0-r17 < 1.35.0-r29; alpine-3.17 is release v3.17.
-        ("busybox", Some("pkg:apk/alpine/busybox@1.35.0-r17?distro=alpine-3.17")),
+        (
+            "busybox",
+            Some("pkg:apk/alpine/busybox@1.35.0-r17?distro=alpine-3.17"),
+        ),
         // RubyGems: 6.0.0.rc1 < 6.0.0.
         ("rails", Some("pkg:gem/rails@6.0.0.rc1")),
         // NuGet: case-insensitive name, 12.0.1 < 13.0.1.
@@ -327,44 +514,227 @@ fn each_ecosystem_uses_its_own_version_rules() {
         // cargo pre-release: 0.4.0-alpha.2 >= introduced 0.4.0-alpha.1, < fixed 0.4.0.
         ("hyper", Some("pkg:cargo/hyper@0.4.0-alpha.2")),
     ];
-    site.import("sbom", "app", &[file("app.json", sbom(app, comps))], "2026-11-02T00:00:00Z");
+    site.import(
+        "sbom",
+        "app",
+        &[file("app.json", sbom(app, comps))],
+        "2026-11-02T00:00:00Z",
+    );
     let ev = |pairs: &[(&str, &str)]| -> Value {
-        Value::Array(
-            pairs
-                .iter()
-                .map(|(k, v)| json!({ *k: v }))
-                .collect(),
-        )
+        Value::Array(pairs.iter().map(|(k, v)| json!({ *k: v })).collect())
     };
     let none: &[&str] = &[];
     let recs = vec![
-        file("npm.json", osv("NPM-1", &["CVE-2021-23337"], &[("npm", "lodash", ev(&[("introduced", "0"), ("fixed", "4.17.21")]), none)])),
-        file("npm2.json", osv("NPM-2", &[], &[("npm", "@acme/widget", ev(&[("introduced", "4.0.0"), ("fixed", "5.0.0")]), none)])),
-        file("pypi.json", osv("PYSEC-1", &[], &[("PyPI", "Foo_Bar.Baz", ev(&[("introduced", "1.0a1"), ("fixed", "1.0")]), none)])),
-        file("mvn.json", osv("MVN-1", &[], &[("Maven", "com.fasterxml.jackson.core:jackson-databind", ev(&[("introduced", "2.9.0"), ("fixed", "2.9.10.4")]), none)])),
-        file("go.json", osv("GO-1", &[], &[("Go", "github.com/docker/docker", ev(&[("introduced", "0"), ("fixed", "20.10.11+incompatible")]), none)])),
-        file("deb11.json", osv("DSA-11", &[], &[("Debian:11", "openssl", ev(&[("introduced", "0"), ("fixed", "1.1.1n-0+deb11u4")]), none)])),
-        file("deb12.json", osv("DSA-12", &[], &[("Debian:12", "openssl", ev(&[("introduced", "0"), ("fixed", "3.0.0-1")]), none)])),
-        file("zlib.json", osv("DSA-Z", &[], &[("Debian:11", "zlib", ev(&[("introduced", "0"), ("fixed", "1:1.2.11.dfsg-2+deb11u1")]), none)])),
-        file("rpm.json", osv("RHSA-1", &[], &[("Red Hat", "openssl-libs", ev(&[("introduced", "0"), ("fixed", "1.1.1k-7.el8")]), none)])),
-        file("apk.json", osv("ALPINE-1", &[], &[("Alpine:v3.17", "busybox", ev(&[("introduced", "0"), ("fixed", "1.35.0-r29")]), none)])),
-        file("apk2.json", osv("ALPINE-2", &[], &[("Alpine:v3.16", "busybox", ev(&[("introduced", "0"), ("fixed", "1.35.0-r29")]), none)])),
-        file("gem.json", osv("GEM-1", &[], &[("RubyGems", "rails", ev(&[("introduced", "5.0.0"), ("fixed", "6.0.0")]), none)])),
-        file("nuget.json", osv("NUGET-1", &[], &[("NuGet", "newtonsoft.json", ev(&[("introduced", "0"), ("fixed", "13.0.1")]), none)])),
-        file("hex.json", osv("HEX-1", &[], &[("Hex", "phoenix", ev(&[]), &["1.4.0"])])),
-        file("cargo.json", osv("RUSTSEC-1", &[], &[("crates.io", "hyper", ev(&[("introduced", "0.4.0-alpha.1"), ("fixed", "0.4.0")]), none)])),
+        file(
+            "npm.json",
+            osv(
+                "NPM-1",
+                &["CVE-2021-23337"],
+                &[(
+                    "npm",
+                    "lodash",
+                    ev(&[("introduced", "0"), ("fixed", "4.17.21")]),
+                    none,
+                )],
+            ),
+        ),
+        file(
+            "npm2.json",
+            osv(
+                "NPM-2",
+                &[],
+                &[(
+                    "npm",
+                    "@acme/widget",
+                    ev(&[("introduced", "4.0.0"), ("fixed", "5.0.0")]),
+                    none,
+                )],
+            ),
+        ),
+        file(
+            "pypi.json",
+            osv(
+                "PYSEC-1",
+                &[],
+                &[(
+                    "PyPI",
+                    "Foo_Bar.Baz",
+                    ev(&[("introduced", "1.0a1"), ("fixed", "1.0")]),
+                    none,
+                )],
+            ),
+        ),
+        file(
+            "mvn.json",
+            osv(
+                "MVN-1",
+                &[],
+                &[(
+                    "Maven",
+                    "com.fasterxml.jackson.core:jackson-databind",
+                    ev(&[("introduced", "2.9.0"), ("fixed", "2.9.10.4")]),
+                    none,
+                )],
+            ),
+        ),
+        file(
+            "go.json",
+            osv(
+                "GO-1",
+                &[],
+                &[(
+                    "Go",
+                    "github.com/docker/docker",
+                    ev(&[("introduced", "0"), ("fixed", "20.10.11+incompatible")]),
+                    none,
+                )],
+            ),
+        ),
+        file(
+            "deb11.json",
+            osv(
+                "DSA-11",
+                &[],
+                &[(
+                    "Debian:11",
+                    "openssl",
+                    ev(&[("introduced", "0"), ("fixed", "1.1.1n-0+deb11u4")]),
+                    none,
+                )],
+            ),
+        ),
+        file(
+            "deb12.json",
+            osv(
+                "DSA-12",
+                &[],
+                &[(
+                    "Debian:12",
+                    "openssl",
+                    ev(&[("introduced", "0"), ("fixed", "3.0.0-1")]),
+                    none,
+                )],
+            ),
+        ),
+        file(
+            "zlib.json",
+            osv(
+                "DSA-Z",
+                &[],
+                &[(
+                    "Debian:11",
+                    "zlib",
+                    ev(&[("introduced", "0"), ("fixed", "1:1.2.11.dfsg-2+deb11u1")]),
+                    none,
+                )],
+            ),
+        ),
+        file(
+            "rpm.json",
+            osv(
+                "RHSA-1",
+                &[],
+                &[(
+                    "Red Hat",
+                    "openssl-libs",
+                    ev(&[("introduced", "0"), ("fixed", "1.1.1k-7.el8")]),
+                    none,
+                )],
+            ),
+        ),
+        file(
+            "apk.json",
+            osv(
+                "ALPINE-1",
+                &[],
+                &[(
+                    "Alpine:v3.17",
+                    "busybox",
+                    ev(&[("introduced", "0"), ("fixed", "1.35.0-r29")]),
+                    none,
+                )],
+            ),
+        ),
+        file(
+            "apk2.json",
+            osv(
+                "ALPINE-2",
+                &[],
+                &[(
+                    "Alpine:v3.16",
+                    "busybox",
+                    ev(&[("introduced", "0"), ("fixed", "1.35.0-r29")]),
+                    none,
+                )],
+            ),
+        ),
+        file(
+            "gem.json",
+            osv(
+                "GEM-1",
+                &[],
+                &[(
+                    "RubyGems",
+                    "rails",
+                    ev(&[("introduced", "5.0.0"), ("fixed", "6.0.0")]),
+                    none,
+                )],
+            ),
+        ),
+        file(
+            "nuget.json",
+            osv(
+                "NUGET-1",
+                &[],
+                &[(
+                    "NuGet",
+                    "newtonsoft.json",
+                    ev(&[("introduced", "0"), ("fixed", "13.0.1")]),
+                    none,
+                )],
+            ),
+        ),
+        file(
+            "hex.json",
+            osv("HEX-1", &[], &[("Hex", "phoenix", ev(&[]), &["1.4.0"])]),
+        ),
+        file(
+            "cargo.json",
+            osv(
+                "RUSTSEC-1",
+                &[],
+                &[(
+                    "crates.io",
+                    "hyper",
+                    ev(&[("introduced", "0.4.0-alpha.1"), ("fixed", "0.4.0")]),
+                    none,
+                )],
+            ),
+        ),
     ];
     site.import("feed", "synthetic", &recs, "2026-11-01T00:00:00Z");
     let s = site.scan_ok();
     let expected = owned(&[
-        ("pkg:apk/alpine/busybox@1.35.0-r17?distro=alpine-3.17", "ALPINE-1"),
+        (
+            "pkg:apk/alpine/busybox@1.35.0-r17?distro=alpine-3.17",
+            "ALPINE-1",
+        ),
         ("pkg:cargo/hyper@0.4.0-alpha.2", "RUSTSEC-1"),
-        ("pkg:deb/debian/openssl@1.1.1n-0%2Bdeb11u3?distro=debian-12", "DSA-12"),
+        (
+            "pkg:deb/debian/openssl@1.1.1n-0%2Bdeb11u3?distro=debian-12",
+            "DSA-12",
+        ),
         ("pkg:deb/debian/zlib@1:1.2.11.dfsg-2", "DSA-Z"),
         ("pkg:gem/rails@6.0.0.rc1", "GEM-1"),
-        ("pkg:golang/github.com/docker/docker@v20.10.0%2Bincompatible", "GO-1"),
+        (
+            "pkg:golang/github.com/docker/docker@v20.10.0%2Bincompatible",
+            "GO-1",
+        ),
         ("pkg:hex/phoenix@1.4.0", "HEX-1"),
-        ("pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.9.10.1", "MVN-1"),
+        (
+            "pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.9.10.1",
+            "MVN-1",
+        ),
         ("pkg:npm/%40acme/widget@5.0.0-beta.1", "NPM-2"),
         ("pkg:npm/lodash@4.17.20", "NPM-1"),
         ("pkg:nuget/Newtonsoft.Json@12.0.1", "NUGET-1"),
@@ -419,10 +789,22 @@ fn withdrawn_versions_only_no_purl_and_malformed_versions() {
     let w1 = osv("W-1", &[], &[("npm", "w", below("2.0.0"), NO_VERSIONS)]);
     let recs = vec![
         file("w.json", w1),
-        file("y.json", osv("Y-1", &[], &[("npm", "y", json!([]), &["1.2.3"])])),
-        file("z.json", osv("Z-1", &[], &[("npm", "z", below("2.0.0"), NO_VERSIONS)])),
-        file("z2.json", osv("Z-2", &[], &[("npm", "z", below("3.0.0"), NO_VERSIONS)])),
-        file("q.json", osv("Q-1", &[], &[("npm", "q", below("1.0.0"), NO_VERSIONS)])),
+        file(
+            "y.json",
+            osv("Y-1", &[], &[("npm", "y", json!([]), &["1.2.3"])]),
+        ),
+        file(
+            "z.json",
+            osv("Z-1", &[], &[("npm", "z", below("2.0.0"), NO_VERSIONS)]),
+        ),
+        file(
+            "z2.json",
+            osv("Z-2", &[], &[("npm", "z", below("3.0.0"), NO_VERSIONS)]),
+        ),
+        file(
+            "q.json",
+            osv("Q-1", &[], &[("npm", "q", below("1.0.0"), NO_VERSIONS)]),
+        ),
     ];
     site.import_seq("feed", "edge", &recs, "2026-11-01T00:00:00Z", Some(1));
     let s = site.scan_ok();
@@ -463,4 +845,512 @@ fn withdrawn_versions_only_no_purl_and_malformed_versions() {
         pairs(&site.findings(&[])),
         owned(&[("pkg:npm/q@0.9.0", "Q-1"), ("pkg:npm/y@1.2.3", "Y-1")])
     );
+}
+
+/// An OpenVEX 0.2 document: statements of (vulnerability name, aliases, product, subcomponent,
+/// status, justification, timestamp).
+type VexRow<'a> = (
+    &'a str,
+    &'a [&'a str],
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+);
+
+fn openvex(id: &str, statements: &[VexRow<'_>]) -> Vec<u8> {
+    let st: Vec<Value> = statements
+        .iter()
+        .map(|(vuln, aliases, product, sub, status, just, ts)| {
+            let mut p = json!({"@id": product});
+            if let Some(c) = sub {
+                p["subcomponents"] = json!([{"@id": c}]);
+            }
+            let mut s = json!({
+                "vulnerability": {"name": vuln, "aliases": aliases},
+                "products": [p], "status": status, "timestamp": ts,
+            });
+            match just {
+                Some(j) => s["justification"] = json!(j),
+                None if *status == "not_affected" => s["impact_statement"] = json!("n/a"),
+                None => {}
+            }
+            if *status == "affected" {
+                s["action_statement"] = json!("upgrade");
+            }
+            s
+        })
+        .collect();
+    serde_json::to_vec(&json!({
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": format!("https://example.com/vex/{id}"),
+        "author": "test", "timestamp": "2025-01-01T00:00:00Z", "version": 1,
+        "statements": st,
+    }))
+    .unwrap()
+}
+
+const VEX_APP: &str = "pkg:generic/acme/vexapp@2.0.0";
+
+/// An artifact with five components, each affected by one advisory; returns the site.
+fn vex_site() -> Site {
+    let site = Site::new();
+    let comps: Vec<(&str, Option<&str>)> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .zip([
+            "pkg:npm/a@1.0.0",
+            "pkg:npm/b@1.0.0",
+            "pkg:npm/c@1.0.0",
+            "pkg:npm/d@1.0.0",
+            "pkg:npm/e@1.0.0",
+        ])
+        .map(|(n, p)| (*n, Some(p)))
+        .collect();
+    site.import(
+        "sbom",
+        "vexapp",
+        &[file("app.json", sbom(VEX_APP, &comps))],
+        "2026-11-02T00:00:00Z",
+    );
+    let recs: Vec<(String, Vec<u8>)> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|n| {
+            let id = format!("GHSA-{n}{n}{n}{n}-{n}{n}{n}{n}-{n}{n}{n}{n}");
+            let cve = format!("CVE-2025-000{}", (n.as_bytes()[0] - b'a') + 1);
+            file(
+                &format!("{n}.json"),
+                osv(&id, &[&cve], &[("npm", n, below("2.0.0"), NO_VERSIONS)]),
+            )
+        })
+        .collect();
+    site.import("feed", "ghsa", &recs, "2026-11-01T00:00:00Z");
+    site
+}
+
+#[test]
+fn vex_newest_statement_wins_by_id_or_alias_per_product() {
+    let site = vex_site();
+    let ghsa_a = "GHSA-aaaa-aaaa-aaaa";
+    let doc1 = openvex(
+        "one",
+        &[
+            // a: the newer statement (this one) wins over doc2's older not_affected.
+            (
+                ghsa_a,
+                &[],
+                VEX_APP,
+                Some("pkg:npm/a@1.0.0"),
+                "under_investigation",
+                None,
+                "2025-06-01T00:00:00Z",
+            ),
+            // b: named by its CVE alias only; the GHSA advisory takes it.
+            (
+                "CVE-2025-0002",
+                &[],
+                VEX_APP,
+                Some("pkg:npm/b@1.0.0"),
+                "not_affected",
+                Some("vulnerable_code_not_in_execute_path"),
+                "2025-02-01T00:00:00Z",
+            ),
+            // c: the product without a subcomponent covers all its components.
+            (
+                "CVE-2025-0003",
+                &[],
+                VEX_APP,
+                None,
+                "fixed",
+                None,
+                "2025-02-01T00:00:00Z",
+            ),
+            // d: older than doc2's `affected`.
+            (
+                "CVE-2025-0004",
+                &[],
+                VEX_APP,
+                Some("pkg:npm/d@1.0.0"),
+                "not_affected",
+                Some("component_not_present"),
+                "2025-01-01T00:00:00Z",
+            ),
+            // e: another product: changes nothing here.
+            (
+                "CVE-2025-0005",
+                &[],
+                "pkg:generic/acme/other@9.9.9",
+                Some("pkg:npm/e@1.0.0"),
+                "not_affected",
+                Some("component_not_present"),
+                "2025-09-01T00:00:00Z",
+            ),
+        ],
+    );
+    let doc2 = openvex(
+        "two",
+        &[
+            (
+                ghsa_a,
+                &["CVE-2025-0001"],
+                VEX_APP,
+                Some("pkg:npm/a@1.0.0"),
+                "not_affected",
+                Some("component_not_present"),
+                "2025-01-01T00:00:00Z",
+            ),
+            (
+                "CVE-2025-0004",
+                &[],
+                VEX_APP,
+                Some("pkg:npm/d@1.0.0"),
+                "affected",
+                None,
+                "2025-03-01T00:00:00Z",
+            ),
+        ],
+    );
+    site.import(
+        "vex",
+        "vex1",
+        &[file("one.vex.json", doc1.clone())],
+        "2026-11-03T00:00:00Z",
+    );
+    site.import(
+        "vex",
+        "vex2",
+        &[file("two.vex.json", doc2.clone())],
+        "2026-11-04T00:00:00Z",
+    );
+    let (out, manifest) = site.scan(&[]);
+    assert_exit(&out, 0);
+    let s = json(&out);
+    let f = site.findings(&[]);
+    let got: Vec<(String, String, Value)> = f
+        .iter()
+        .map(|x| {
+            (
+                x["component_purl"].as_str().unwrap().to_string(),
+                x["status"].as_str().unwrap().to_string(),
+                x["justification"].clone(),
+            )
+        })
+        .collect();
+    let want = vec![
+        (
+            "pkg:npm/a@1.0.0".to_string(),
+            "under_investigation".to_string(),
+            Value::Null,
+        ),
+        (
+            "pkg:npm/b@1.0.0".into(),
+            "not_affected".into(),
+            json!("vulnerable_code_not_in_execute_path"),
+        ),
+        ("pkg:npm/c@1.0.0".into(), "fixed".into(), Value::Null),
+        ("pkg:npm/d@1.0.0".into(), "affected".into(), Value::Null),
+        ("pkg:npm/e@1.0.0".into(), "affected".into(), Value::Null),
+    ];
+    assert_eq!(got, want);
+    let c = &s["counts"];
+    assert_eq!(
+        (
+            c["affected"].clone(),
+            c["not_affected"].clone(),
+            c["fixed"].clone(),
+            c["under_investigation"].clone()
+        ),
+        (json!(2), json!(1), json!(1), json!(1))
+    );
+    assert_eq!(f[1]["aliases"], json!(["CVE-2025-0002"]));
+    // The manifest names both VEX documents (each decided a finding).
+    let st = manifest_statement(&manifest);
+    let mut vex: Vec<String> = st["predicate"]["inputs"]["vex"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["content_hash"].as_str().unwrap().to_string())
+        .collect();
+    vex.sort();
+    let mut want_vex = vec![
+        hex::encode(Sha256::digest(&doc1)),
+        hex::encode(Sha256::digest(&doc2)),
+    ];
+    want_vex.sort();
+    assert_eq!(vex, want_vex);
+    // --status filters on the applied status.
+    let nf = site.findings(&["--status", "not_affected"]);
+    assert_eq!(
+        pairs(&nf),
+        owned(&[("pkg:npm/b@1.0.0", "GHSA-bbbb-bbbb-bbbb")])
+    );
+}
+
+/// The in-toto Statement inside a manifest file (no verification).
+fn manifest_statement(path: &Path) -> Value {
+    let env: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(env["payload"].as_str().unwrap())
+        .unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
+
+/// The canonical findings recomputed from `findings --json`: the six fields, sorted by
+/// (artifact, component, advisory) bytes, keys sorted, no whitespace (RFC 8785 for these
+/// ASCII strings); its sha256.
+fn digest_of(findings: &[Value]) -> String {
+    let mut rows: Vec<Value> = findings
+        .iter()
+        .map(|f| {
+            let mut m = serde_json::Map::new();
+            for k in [
+                "advisory_id",
+                "aliases",
+                "artifact_purl",
+                "component_purl",
+                "justification",
+                "status",
+            ] {
+                m.insert(k.to_string(), f[k].clone());
+            }
+            Value::Object(m)
+        })
+        .collect();
+    let key = |v: &Value| {
+        (
+            v["artifact_purl"].as_str().unwrap().to_string(),
+            v["component_purl"].as_str().unwrap().to_string(),
+            v["advisory_id"].as_str().unwrap().to_string(),
+        )
+    };
+    rows.sort_by_key(key);
+    let text = serde_json::to_string(&Value::Array(rows)).unwrap();
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn vex_doc_for_proton() -> Vec<u8> {
+    openvex(
+        "proton",
+        &[(
+            "CVE-2020-26160",
+            &[],
+            "pkg:golang/github.com/protonmail/proton-bridge@v1.8.0",
+            Some("pkg:golang/github.com/dgrijalva/jwt-go@v3.2.0"),
+            "not_affected",
+            Some("vulnerable_code_not_in_execute_path"),
+            "2025-05-01T00:00:00Z",
+        )],
+    )
+}
+
+#[test]
+fn result_digest_is_independent_of_import_order_and_equals_the_canonical_findings() {
+    let feed = fixture_files("osv/govulndb", &[".json"]);
+    let proton = vec![file("bom.json", read_fixture(PROTON))];
+    let vex = vec![file("p.vex.json", vex_doc_for_proton())];
+
+    let one = Site::new();
+    one.import("feed", "govulndb", &feed, "2026-11-01T00:00:00Z");
+    one.import("sbom", "proton", &proton, "2026-11-02T00:00:00Z");
+    one.import("vex", "vex", &vex, "2026-11-03T00:00:00Z");
+    let d1 = one.scan_ok()["result_digest"].as_str().unwrap().to_string();
+
+    // Another database: VEX first, then the SBOM, then the feed in two bundles, newest files first.
+    let two = Site::new();
+    two.import("vex", "vex", &vex, "2026-11-03T00:00:00Z");
+    two.import("sbom", "proton", &proton, "2026-11-02T00:00:00Z");
+    let mut rev = feed.clone();
+    rev.reverse();
+    let (a, b) = rev.split_at(rev.len() / 2);
+    two.import("feed", "govulndb-a", a, "2026-11-01T00:00:00Z");
+    two.import("feed", "govulndb-b", b, "2026-11-01T00:00:00Z");
+    let d2 = two.scan_ok()["result_digest"].as_str().unwrap().to_string();
+    assert_eq!(d1, d2);
+
+    let f = one.findings(&[]);
+    assert_eq!(f.len(), 58);
+    assert_eq!(f[0]["status"], "not_affected");
+    assert_eq!(digest_of(&f), d1);
+    assert_eq!(digest_of(&two.findings(&[])), d1);
+}
+
+#[test]
+fn manifest_verifies_with_openssl_and_matches_the_database() {
+    let site = Site::new();
+    let feed_bundle = site.import(
+        "feed",
+        "govulndb",
+        &fixture_files("osv/govulndb", &[".json"]),
+        "2026-11-01T00:00:00Z",
+    );
+    let bom = read_fixture(PROTON);
+    site.import(
+        "sbom",
+        "proton",
+        &[file("bom.json", bom.clone())],
+        "2026-11-02T00:00:00Z",
+    );
+    let vex = vex_doc_for_proton();
+    site.import(
+        "vex",
+        "vex",
+        &[file("p.vex.json", vex.clone())],
+        "2026-11-03T00:00:00Z",
+    );
+    let (out, manifest) = site.scan(&[]);
+    assert_exit(&out, 0);
+    let s = json(&out);
+
+    // Stock tools: the DSSE PAE over the payload, verified by `openssl pkeyutl -rawin`.
+    let env: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let ptype = env["payloadType"].as_str().unwrap();
+    assert_eq!(ptype, "application/vnd.in-toto+json");
+    let payload = b64.decode(env["payload"].as_str().unwrap()).unwrap();
+    let mut pae = format!("DSSEv1 {} {} {} ", ptype.len(), ptype, payload.len()).into_bytes();
+    pae.extend_from_slice(&payload);
+    let work = scratch_dir("stella-manifest-");
+    std::fs::write(work.join("pae"), &pae).unwrap();
+    let sig = b64
+        .decode(env["signatures"][0]["sig"].as_str().unwrap())
+        .unwrap();
+    std::fs::write(work.join("sig"), &sig).unwrap();
+    let verify = |pae: &Path| {
+        std::process::Command::new("openssl")
+            .args(["pkeyutl", "-verify", "-pubin", "-inkey"])
+            .arg(&site.key.pub_file)
+            .args(["-rawin", "-in"])
+            .arg(pae)
+            .arg("-sigfile")
+            .arg(work.join("sig"))
+            .output()
+            .expect("openssl")
+    };
+    let ok = verify(&work.join("pae"));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    // A flipped byte fails.
+    let mut bad = pae.clone();
+    *bad.last_mut().unwrap() ^= 1;
+    std::fs::write(work.join("bad"), &bad).unwrap();
+    assert!(!verify(&work.join("bad")).status.success());
+
+    let st: Value = serde_json::from_slice(&payload).unwrap();
+    let p = &st["predicate"];
+    assert_eq!(st["predicateType"], "urn:stella-bundle:scan-manifest:v1");
+    assert_eq!(st["subject"][0]["name"], "findings");
+    assert_eq!(st["subject"][0]["digest"]["sha256"], s["result_digest"]);
+    assert_eq!(p["result"]["digest"], s["result_digest"]);
+    assert_eq!(p["scan_id"], s["scan_id"]);
+    assert_eq!(p["tenant"], "default");
+    assert_eq!(
+        p["inputs"]["sboms"],
+        json!([{
+            "artifact_purl": "pkg:golang/github.com/protonmail/proton-bridge@v1.8.0",
+            "content_hash": hex::encode(Sha256::digest(&bom)),
+        }])
+    );
+    assert_eq!(
+        p["inputs"]["vex"],
+        json!([{"content_hash": hex::encode(Sha256::digest(&vex))}])
+    );
+    let feeds = p["inputs"]["feeds"].as_array().unwrap();
+    assert_eq!(feeds.len(), 1);
+    assert_eq!(feeds[0]["source"], "govulndb");
+    assert_eq!(
+        feeds[0]["bundle_sha256"],
+        hex::encode(Sha256::digest(std::fs::read(&feed_bundle).unwrap()))
+    );
+    assert_eq!(feeds[0]["advisories"], 78);
+    assert_eq!(feeds[0]["created"], "2026-11-01T00:00:00Z");
+
+    // The database rows say the same.
+    let mut c = site.db.client();
+    let scan_id: uuid::Uuid = p["scan_id"].as_str().unwrap().parse().unwrap();
+    let r = c
+        .query_one(
+            "SELECT encode(result_digest, 'hex'), counts, restore_point, lsn::text, status,
+                    (SELECT count(*) FROM finding f WHERE f.scan_id = s.scan_id),
+                    (SELECT count(*) FROM scan_manifest m WHERE m.scan_id = s.scan_id)
+             FROM scan_run s WHERE scan_id = $1",
+            &[&scan_id],
+        )
+        .unwrap();
+    assert_eq!(r.get::<_, String>(0), s["result_digest"].as_str().unwrap());
+    assert_eq!(r.get::<_, Value>(1), p["result"]["counts"]);
+    assert_eq!(
+        Some(r.get::<_, String>(2)),
+        p["database"]["restore_point"].as_str().map(String::from)
+    );
+    assert_eq!(
+        Some(r.get::<_, String>(3)),
+        p["database"]["lsn"].as_str().map(String::from)
+    );
+    assert_eq!(r.get::<_, String>(4), "done");
+    assert_eq!(r.get::<_, i64>(5), 58);
+    assert_eq!(r.get::<_, i64>(6), 1);
+    let envelope: Vec<u8> = c
+        .query_one(
+            "SELECT envelope FROM scan_manifest WHERE scan_id = $1",
+            &[&scan_id],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(envelope, std::fs::read(&manifest).unwrap());
+}
+
+#[test]
+fn fail_on_and_no_wait_exit_codes() {
+    let site = vex_site();
+    // Affected findings exist: --fail-on affected exits 1 (and the scan is still stored).
+    let (out, _) = site.scan(&["--fail-on", "affected"]);
+    assert_exit(&out, 1);
+    assert_eq!(json(&out)["counts"]["affected"], 5);
+    let (out, _) = site.scan(&["--fail-on", "fixed"]);
+    assert_exit(&out, 0);
+
+    // No affected finding: exit 0.
+    let clean = Site::new();
+    clean.import(
+        "sbom",
+        "clean",
+        &[file(
+            "c.json",
+            sbom(
+                "pkg:generic/acme/clean@1",
+                &[("x", Some("pkg:npm/x@1.0.0"))],
+            ),
+        )],
+        "2026-11-02T00:00:00Z",
+    );
+    let (out, _) = clean.scan(&["--fail-on", "affected"]);
+    assert_exit(&out, 0);
+    assert_eq!(json(&out)["counts"]["findings"], 0);
+
+    // Another session holds the artifact's scan lock: --no-wait exits 5 and writes nothing.
+    let tenant = stella_bundle::db::Tenant::new("default");
+    let key = stella_bundle::db::locks::LockKey::Scan {
+        tenant: tenant.id,
+        artifact_purl: VEX_APP,
+    }
+    .key();
+    let mut holder = site.db.client();
+    holder
+        .execute("SELECT pg_advisory_lock($1)", &[&key])
+        .unwrap();
+    let before = table_counts(&mut site.db.client());
+    let (out, manifest) = site.scan(&["--no-wait", "--artifact", VEX_APP]);
+    assert_exit(&out, 5);
+    assert!(!manifest.exists());
+    assert_eq!(table_counts(&mut site.db.client()), before);
+    holder
+        .execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .unwrap();
+    let (out, _) = site.scan(&["--no-wait", "--artifact", VEX_APP]);
+    assert_exit(&out, 0);
 }
