@@ -13,5 +13,6 @@ pub mod home;
 pub mod import;
 pub mod pg;
 pub mod progress;
+pub mod report;
 pub mod scan;
 pub mod versions;

@@ -142,7 +142,7 @@ pub enum Command {
         #[arg(long, value_name = "STATUS", value_parser = ["affected", "under_investigation", "not_affected", "fixed"])]
         status: Option<String>,
         /// Output format (--json is the same as --format json)
-        #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json", "csv"])]
+        #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json", "csv", "sarif", "openvex", "cyclonedx"])]
         format: String,
         /// At most this many findings
         #[arg(long, value_name = "N")]
