@@ -8,4 +8,5 @@ mod db_cluster;
 mod db_lint;
 mod db_migrate;
 mod import;
+mod report;
 mod scan;

@@ -166,7 +166,7 @@ pub fn osv(id: &str, aliases: &[&str], affected: &[(&str, &str, Value, &[&str])]
     .unwrap()
 }
 
-fn file(name: &str, bytes: Vec<u8>) -> (String, Vec<u8>) {
+pub(crate) fn file(name: &str, bytes: Vec<u8>) -> (String, Vec<u8>) {
     (name.to_string(), bytes)
 }
 
@@ -748,11 +748,11 @@ fn each_ecosystem_uses_its_own_version_rules() {
 }
 
 /// `[{"introduced": "0"}, {"fixed": FIX}]`
-fn below(fix: &str) -> Value {
+pub(crate) fn below(fix: &str) -> Value {
     json!([{"introduced": "0"}, {"fixed": fix}])
 }
 
-const NO_VERSIONS: &[&str] = &[];
+pub(crate) const NO_VERSIONS: &[&str] = &[];
 
 #[test]
 fn withdrawn_versions_only_no_purl_and_malformed_versions() {
@@ -849,7 +849,7 @@ fn withdrawn_versions_only_no_purl_and_malformed_versions() {
 
 /// An OpenVEX 0.2 document: statements of (vulnerability name, aliases, product, subcomponent,
 /// status, justification, timestamp).
-type VexRow<'a> = (
+pub(crate) type VexRow<'a> = (
     &'a str,
     &'a [&'a str],
     &'a str,
@@ -859,7 +859,7 @@ type VexRow<'a> = (
     &'a str,
 );
 
-fn openvex(id: &str, statements: &[VexRow<'_>]) -> Vec<u8> {
+pub(crate) fn openvex(id: &str, statements: &[VexRow<'_>]) -> Vec<u8> {
     let st: Vec<Value> = statements
         .iter()
         .map(|(vuln, aliases, product, sub, status, just, ts)| {
@@ -891,10 +891,10 @@ fn openvex(id: &str, statements: &[VexRow<'_>]) -> Vec<u8> {
     .unwrap()
 }
 
-const VEX_APP: &str = "pkg:generic/acme/vexapp@2.0.0";
+pub(crate) const VEX_APP: &str = "pkg:generic/acme/vexapp@2.0.0";
 
 /// An artifact with five components, each affected by one advisory; returns the site.
-fn vex_site() -> Site {
+pub(crate) fn vex_site() -> Site {
     let site = Site::new();
     let comps: Vec<(&str, Option<&str>)> = ["a", "b", "c", "d", "e"]
         .iter()
