@@ -4,6 +4,7 @@
 //! The modules follow the data flow: bundle file -> verify -> unpack -> parse -> import
 //! transaction -> scan -> manifest -> export / backup / replay. `docs/ARCHITECTURE.md` has the map.
 
+pub mod advisories;
 pub mod bundle;
 pub mod cli;
 pub mod db;

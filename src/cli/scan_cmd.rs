@@ -71,6 +71,30 @@ pub fn scan(
     })
 }
 
+/// `advisories search TEXT`: exact id/alias hits first, then ranked full-text hits.
+pub fn advisories_search(
+    ctx: &Context,
+    text: &str,
+    ecosystem: Option<&str>,
+    limit: i64,
+) -> Result<Report, Error> {
+    let mut client = ctx.connect()?;
+    let hits = crate::advisories::search(&mut client, ctx.tenant.id, text, ecosystem, limit)?;
+    let mut human = String::new();
+    for h in &hits {
+        human.push_str(&format!(
+            "{}{}  [{}]\n  {}\n  {}\n",
+            h.id,
+            if h.withdrawn { " (withdrawn)" } else { "" },
+            h.aliases.join(", "),
+            h.summary.as_deref().unwrap_or("-"),
+            h.packages.join(", ")
+        ));
+    }
+    human.push_str(&format!("{} advisories", hits.len()));
+    Ok(Report::ok(serde_json::json!({ "advisories": hits }), human))
+}
+
 pub struct FindingsFilter {
     pub artifact: Option<String>,
     pub advisory: Option<String>,
