@@ -10,3 +10,4 @@ mod db_migrate;
 mod import;
 mod report;
 mod scan;
+mod search;
