@@ -7,9 +7,11 @@ use super::digest::{self, Finding};
 use crate::db::DbError;
 use crate::formats::Purl;
 use crate::versions::{self, Ecosystem, Range};
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::GenericClient;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 use uuid::Uuid;
 
 /// Engine identity recorded in every manifest; a replay by another engine says so.
@@ -80,6 +82,16 @@ struct Statement {
     vex_hash: String,
 }
 
+/// One `advisory_affected` row of a current advisory, decoded once per scan.
+struct AffectedEntry {
+    advisory_id: String,
+    aliases: Vec<String>,
+    severity: Option<String>,
+    eco: Ecosystem,
+    ranges: Vec<Range>,
+    versions: Vec<String>,
+}
+
 /// A purl compared as VEX compares products: exact, or by package when the statement names no
 /// version.
 #[derive(Debug, Clone)]
@@ -142,10 +154,15 @@ pub fn evaluate(
     counts.components_unknown_ecosystem = row.get::<_, i64>(2) as u64;
     counts.components_without_version = row.get::<_, i64>(3) as u64;
 
-    let rows = client
-        .query(
-            "SELECT sc.sbom_id, sc.purl, sc.version, sc.ecosystem, a.advisory_id, a.aliases, a.severity,
-                    af.ecosystem, af.ranges, af.versions
+    // Streamed: a fleet's candidate rows do not all fit in memory at once. Each advisory_affected
+    // row is decoded once (its ranges parsed, its ecosystem resolved) however many components
+    // name its package, and each (affected row, version) verdict is computed once however many
+    // SBOMs carry that version.
+    let params: [&(dyn postgres::types::ToSql + Sync); 2] = [&tenant, &ids];
+    let mut rows = client
+        .query_raw(
+            "SELECT sc.sbom_id, sc.purl, sc.version, sc.ecosystem, af.advisory_pk, af.ordinal,
+                    a.advisory_id, a.aliases, a.severity, af.ecosystem, af.ranges, af.versions
              FROM sbom_component sc
              JOIN advisory_affected af
                ON af.tenant_id = sc.tenant_id AND af.ecosystem_base = split_part(sc.ecosystem, ':', 1)
@@ -154,7 +171,7 @@ pub fn evaluate(
                ON c.tenant_id = af.tenant_id AND c.advisory_pk = af.advisory_pk AND NOT c.withdrawn
              JOIN advisory a ON a.tenant_id = c.tenant_id AND a.id = c.advisory_pk
              WHERE sc.tenant_id = $1 AND sc.sbom_id = ANY($2) AND sc.purl IS NOT NULL AND sc.version IS NOT NULL",
-            &[&tenant, &ids],
+            params,
         )
         .map_err(q("matching components to advisories"))?;
     // (artifact, component, advisory) -> (aliases, severity)
@@ -162,45 +179,68 @@ pub fn evaluate(
     // Components whose version could not be ordered: counted once each, whatever the number of
     // advisories naming their package.
     let mut unparseable: BTreeSet<(i64, String)> = BTreeSet::new();
-    for r in &rows {
+    let mut entries: HashMap<(i64, i32), Rc<AffectedEntry>> = HashMap::new();
+    let mut verdicts: HashMap<(i64, i32, String), Option<bool>> = HashMap::new();
+    let mut comp_ecos: HashMap<String, Ecosystem> = HashMap::new();
+    while let Some(r) = rows
+        .next()
+        .map_err(q("matching components to advisories"))?
+    {
         counts.candidates += 1;
-        let sbom_id: i64 = r.get(0);
-        let purl: String = r.get(1);
-        let version: String = r.get(2);
-        let comp_eco = Ecosystem::from_osv(r.get::<_, &str>(3));
-        let advisory_id: String = r.get(4);
-        let aliases: Vec<String> = r.get(5);
-        let severity: Option<String> = r.get(6);
-        let adv_eco = Ecosystem::from_osv(r.get::<_, &str>(7));
-        if !comp_eco.matches_advisory(&adv_eco) {
-            continue;
-        }
-        let ranges: Vec<Range> =
-            serde_json::from_value(r.get::<_, serde_json::Value>(8)).unwrap_or_default();
-        let listed: Vec<String> = r.get(9);
-        let affected = match versions::is_affected(&adv_eco, &version, &ranges, &listed) {
-            Ok(a) => a,
-            Err(_) => {
-                unparseable.insert((sbom_id, purl.clone()));
-                false
+        let key: (i64, i32) = (r.get(4), r.get(5));
+        let entry = match entries.get(&key) {
+            Some(e) => Rc::clone(e),
+            None => {
+                let e = Rc::new(AffectedEntry {
+                    advisory_id: r.get(6),
+                    aliases: r.get(7),
+                    severity: r.get(8),
+                    eco: Ecosystem::from_osv(r.get::<_, &str>(9)),
+                    ranges: serde_json::from_value(r.get::<_, serde_json::Value>(10))
+                        .unwrap_or_default(),
+                    versions: r.get(11),
+                });
+                entries.insert(key, Rc::clone(&e));
+                e
             }
         };
-        if affected {
-            let artifact = artifact_of
-                .get(&sbom_id)
-                .copied()
-                .unwrap_or_default()
-                .to_string();
-            let entry = matched
-                .entry((artifact, purl, advisory_id))
-                .or_insert_with(|| (BTreeSet::new(), None));
-            entry.0.extend(aliases);
-            if entry.1.is_none() {
-                entry.1 = severity;
+        let comp_eco_name: &str = r.get(3);
+        let comp_eco = comp_ecos
+            .entry(comp_eco_name.to_string())
+            .or_insert_with(|| Ecosystem::from_osv(comp_eco_name));
+        if !comp_eco.matches_advisory(&entry.eco) {
+            continue;
+        }
+        let sbom_id: i64 = r.get(0);
+        let version: &str = r.get(2);
+        let verdict = *verdicts
+            .entry((key.0, key.1, version.to_string()))
+            .or_insert_with(|| {
+                versions::is_affected(&entry.eco, version, &entry.ranges, &entry.versions).ok()
+            });
+        let purl: String = r.get(1);
+        match verdict {
+            Some(true) => {
+                let artifact = artifact_of
+                    .get(&sbom_id)
+                    .copied()
+                    .unwrap_or_default()
+                    .to_string();
+                let slot = matched
+                    .entry((artifact, purl, entry.advisory_id.clone()))
+                    .or_insert_with(|| (BTreeSet::new(), None));
+                slot.0.extend(entry.aliases.iter().cloned());
+                if slot.1.is_none() {
+                    slot.1 = entry.severity.clone();
+                }
+            }
+            Some(false) => {}
+            None => {
+                unparseable.insert((sbom_id, purl));
             }
         }
     }
-
+    drop(rows);
     counts.unparseable_versions = unparseable.len() as u64;
 
     // VEX statements about any id or alias involved.
@@ -243,19 +283,42 @@ pub fn evaluate(
     let mut findings = Vec::with_capacity(matched.len());
     let mut severities = BTreeMap::new();
     let mut vex_used = BTreeSet::new();
+    // Statements by the ids they name, so a finding looks only at the statements about it.
+    let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, s) in stmts.iter().enumerate() {
+        for id in &s.ids {
+            by_id.entry(id.as_str()).or_default().push(i);
+        }
+    }
+    let mut artifact_keys: HashMap<String, PurlKey> = HashMap::new();
     for ((artifact, component, advisory_id), (aliases, severity)) in matched {
-        let art = PurlKey::new(&artifact);
-        let comp = PurlKey::new(&component);
-        let winner = stmts
-            .iter()
-            .filter(|s| s.ids.contains(&advisory_id) || aliases.iter().any(|a| s.ids.contains(a)))
-            .filter(|s| match (&s.product, &s.component) {
-                (Some(p), Some(c)) => (p.matches(&art) || p.matches(&comp)) && c.matches(&comp),
-                (Some(p), None) => p.matches(&art) || p.matches(&comp),
-                (None, Some(c)) => c.matches(&comp),
-                (None, None) => false,
-            })
-            .max_by(|a, b| a.order.cmp(&b.order));
+        let mut about: Vec<usize> = std::iter::once(&advisory_id)
+            .chain(aliases.iter())
+            .filter_map(|id| by_id.get(id.as_str()))
+            .flatten()
+            .copied()
+            .collect();
+        about.sort_unstable();
+        about.dedup();
+        let winner = if about.is_empty() {
+            None
+        } else {
+            let art = artifact_keys
+                .entry(artifact.clone())
+                .or_insert_with(|| PurlKey::new(&artifact))
+                .clone();
+            let comp = PurlKey::new(&component);
+            about
+                .iter()
+                .map(|&i| &stmts[i])
+                .filter(|s| match (&s.product, &s.component) {
+                    (Some(p), Some(c)) => (p.matches(&art) || p.matches(&comp)) && c.matches(&comp),
+                    (Some(p), None) => p.matches(&art) || p.matches(&comp),
+                    (None, Some(c)) => c.matches(&comp),
+                    (None, None) => false,
+                })
+                .max_by(|a, b| a.order.cmp(&b.order))
+        };
         let (status, justification) = match winner {
             Some(s) => {
                 vex_used.insert(s.vex_hash.clone());
