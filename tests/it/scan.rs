@@ -1354,3 +1354,242 @@ fn fail_on_and_no_wait_exit_codes() {
     let (out, _) = site.scan(&["--no-wait", "--artifact", VEX_APP]);
     assert_exit(&out, 0);
 }
+
+#[test]
+fn dropwizard_and_juice_shop_against_hand_written_records() {
+    let site = Site::new();
+    site.import(
+        "sbom",
+        "real",
+        &[
+            file(
+                "dw.json",
+                read_fixture("cyclonedx/bom-examples/dropwizard-1.3.15.bom.json"),
+            ),
+            file(
+                "js.json",
+                read_fixture("cyclonedx/bom-examples/juice-shop-v11.1.2.bom.json"),
+            ),
+        ],
+        "2026-11-02T00:00:00Z",
+    );
+    let ev = |e: &[(&str, &str)]| Value::Array(e.iter().map(|(k, v)| json!({ *k: v })).collect());
+    let recs = vec![
+        // Maven 2.9.10 = 2.9.10.0 < 2.9.10.1: affected.
+        file(
+            "m1.json",
+            osv(
+                "HW-MVN-1",
+                &[],
+                &[(
+                    "Maven",
+                    "com.fasterxml.jackson.core:jackson-databind",
+                    ev(&[("introduced", "2.9.0"), ("fixed", "2.9.10.1")]),
+                    NO_VERSIONS,
+                )],
+            ),
+        ),
+        // Maven "5.4.3.Final" equals "5.4.3" (`final` is the release qualifier): the fix, not affected.
+        file(
+            "m2.json",
+            osv(
+                "HW-MVN-2",
+                &[],
+                &[(
+                    "Maven",
+                    "org.hibernate:hibernate-validator",
+                    ev(&[("introduced", "0"), ("fixed", "5.4.3")]),
+                    NO_VERSIONS,
+                )],
+            ),
+        ),
+        // 1.23 < 1.26: affected.
+        file(
+            "m3.json",
+            osv(
+                "HW-MVN-3",
+                &[],
+                &[(
+                    "Maven",
+                    "org.yaml:snakeyaml",
+                    ev(&[("introduced", "0"), ("fixed", "1.26")]),
+                    NO_VERSIONS,
+                )],
+            ),
+        ),
+        // logback-core 1.2.3 is the fix: not affected.
+        file(
+            "m4.json",
+            osv(
+                "HW-MVN-4",
+                &[],
+                &[(
+                    "Maven",
+                    "ch.qos.logback:logback-core",
+                    ev(&[("introduced", "1.2.0"), ("fixed", "1.2.3")]),
+                    NO_VERSIONS,
+                )],
+            ),
+        ),
+        // juice-shop carries lodash 4.17.19 and 2.4.2: both below 4.17.21.
+        file(
+            "n1.json",
+            osv(
+                "HW-NPM-1",
+                &["CVE-2021-23337"],
+                &[(
+                    "npm",
+                    "lodash",
+                    ev(&[("introduced", "0"), ("fixed", "4.17.21")]),
+                    NO_VERSIONS,
+                )],
+            ),
+        ),
+        // jsonwebtoken 0.1.0 and 0.4.0: both below 4.2.2.
+        file(
+            "n2.json",
+            osv(
+                "HW-NPM-2",
+                &[],
+                &[(
+                    "npm",
+                    "jsonwebtoken",
+                    ev(&[("introduced", "0"), ("fixed", "4.2.2")]),
+                    NO_VERSIONS,
+                )],
+            ),
+        ),
+        // moment 2.0.0 affected, 2.27.0 above the fix 2.19.3.
+        file(
+            "n3.json",
+            osv(
+                "HW-NPM-3",
+                &[],
+                &[(
+                    "npm",
+                    "moment",
+                    ev(&[("introduced", "0"), ("fixed", "2.19.3")]),
+                    NO_VERSIONS,
+                )],
+            ),
+        ),
+        // minimist: two windows; 0.2.1 in the first, 1.2.5 in the second.
+        file(
+            "n4.json",
+            osv(
+                "HW-NPM-4",
+                &[],
+                &[(
+                    "npm",
+                    "minimist",
+                    ev(&[
+                        ("introduced", "0"),
+                        ("fixed", "0.2.4"),
+                        ("introduced", "1.0.0"),
+                        ("fixed", "1.2.6"),
+                    ]),
+                    NO_VERSIONS,
+                )],
+            ),
+        ),
+    ];
+    site.import("feed", "hand", &recs, "2026-11-01T00:00:00Z");
+    site.scan_ok();
+    let f = site.findings(&[]);
+    let got: Vec<(String, String, String)> = f
+        .iter()
+        .map(|x| {
+            (
+                x["artifact_purl"].as_str().unwrap().to_string(),
+                x["component_purl"].as_str().unwrap().to_string(),
+                x["advisory_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let dw = "pkg:maven/io.dropwizard/dropwizard-parent@1.3.15";
+    let js = "pkg:npm/juice-shop@11.1.2";
+    let want: Vec<(String, String, String)> = [
+        (
+            dw,
+            "pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.9.10?type=jar",
+            "HW-MVN-1",
+        ),
+        (dw, "pkg:maven/org.yaml/snakeyaml@1.23?type=jar", "HW-MVN-3"),
+        (js, "pkg:npm/jsonwebtoken@0.1.0", "HW-NPM-2"),
+        (js, "pkg:npm/jsonwebtoken@0.4.0", "HW-NPM-2"),
+        (js, "pkg:npm/lodash@2.4.2", "HW-NPM-1"),
+        (js, "pkg:npm/lodash@4.17.19", "HW-NPM-1"),
+        (js, "pkg:npm/minimist@0.2.1", "HW-NPM-4"),
+        (js, "pkg:npm/minimist@1.2.5", "HW-NPM-4"),
+        (js, "pkg:npm/moment@2.0.0", "HW-NPM-3"),
+    ]
+    .iter()
+    .map(|(a, c, i)| (a.to_string(), c.to_string(), i.to_string()))
+    .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn rustsec_records_with_pre_release_bounds() {
+    let site = Site::new();
+    let ids = [
+        "RUSTSEC-2020-0048",
+        "RUSTSEC-2020-0049",
+        "RUSTSEC-2020-0069",
+        "RUSTSEC-2021-0069",
+        "RUSTSEC-2025-0009",
+    ];
+    let recs: Vec<(String, Vec<u8>)> = ids
+        .iter()
+        .map(|id| {
+            file(
+                &format!("{id}.json"),
+                read_fixture(&format!("osv/rustsec/{id}.json")),
+            )
+        })
+        .collect();
+    site.import("feed", "rustsec", &recs, "2026-11-01T00:00:00Z");
+    let comps: &[(&str, Option<&str>)] = &[
+        ("a", Some("pkg:cargo/actix-http@1.0.1")),
+        ("a", Some("pkg:cargo/actix-http@2.0.0-alpha.0")),
+        ("a", Some("pkg:cargo/actix-http@2.0.0-alpha.1")),
+        ("c", Some("pkg:cargo/actix-codec@0.3.0-alpha.1")),
+        ("c", Some("pkg:cargo/actix-codec@0.3.0")),
+        ("l", Some("pkg:cargo/lettre@0.8.3")),
+        ("l", Some("pkg:cargo/lettre@0.9.5")),
+        ("l", Some("pkg:cargo/lettre@0.10.0-alpha.3")),
+        ("l", Some("pkg:cargo/lettre@0.10.0-alpha.4")),
+        ("l", Some("pkg:cargo/lettre@0.10.0-rc.3")),
+        ("r", Some("pkg:cargo/ring@0.16.20")),
+        ("r", Some("pkg:cargo/ring@0.17.12-rc.1")),
+        ("r", Some("pkg:cargo/ring@0.17.12")),
+    ];
+    site.import(
+        "sbom",
+        "crates",
+        &[file("c.json", sbom("pkg:cargo/app@1.0.0", comps))],
+        "2026-11-02T00:00:00Z",
+    );
+    site.scan_ok();
+    assert_eq!(
+        pairs(&site.findings(&[])),
+        owned(&[
+            // introduced 0.0.0-0, fixed 0.3.0-beta.1: alpha < beta.
+            ("pkg:cargo/actix-codec@0.3.0-alpha.1", "RUSTSEC-2020-0049"),
+            // introduced 0.0.0-0, fixed 2.0.0-alpha.1: 1.0.1 and alpha.0 below; alpha.1 is the fix.
+            ("pkg:cargo/actix-http@1.0.1", "RUSTSEC-2020-0048"),
+            ("pkg:cargo/actix-http@2.0.0-alpha.0", "RUSTSEC-2020-0048"),
+            // 2020-0069: [0.8.0, 0.8.4) and [0.10.0-alpha.1, 0.10.0-alpha.4);
+            // 2021-0069: [0.7.0, 0.9.6) and [0.10.0-alpha.1, 0.10.0-rc.3).
+            ("pkg:cargo/lettre@0.10.0-alpha.3", "RUSTSEC-2020-0069"),
+            ("pkg:cargo/lettre@0.10.0-alpha.3", "RUSTSEC-2021-0069"),
+            ("pkg:cargo/lettre@0.10.0-alpha.4", "RUSTSEC-2021-0069"),
+            ("pkg:cargo/lettre@0.8.3", "RUSTSEC-2020-0069"),
+            ("pkg:cargo/lettre@0.8.3", "RUSTSEC-2021-0069"),
+            ("pkg:cargo/lettre@0.9.5", "RUSTSEC-2021-0069"),
+            // introduced 0.0.0-0, fixed 0.17.12: the rc is below its release.
+            ("pkg:cargo/ring@0.16.20", "RUSTSEC-2025-0009"),
+            ("pkg:cargo/ring@0.17.12-rc.1", "RUSTSEC-2025-0009"),
+        ])
+    );
+}
