@@ -92,13 +92,15 @@ struct AffectedEntry {
     versions: Vec<String>,
 }
 
-/// A purl compared as VEX compares products: exact, or by package when the statement names no
-/// version.
+/// A purl compared as VEX compares products: exact; or the same package when the statement
+/// names no version; or the same package and version when the statement's qualifiers are a
+/// subset of the target's (a statement about `pkg:maven/g/a@1` covers `pkg:maven/g/a@1?type=jar`).
 #[derive(Debug, Clone)]
 struct PurlKey {
     full: String,
     package: String,
-    versioned: bool,
+    version: Option<String>,
+    qualifiers: BTreeMap<String, String>,
 }
 
 impl PurlKey {
@@ -107,17 +109,35 @@ impl PurlKey {
             Ok(p) => PurlKey {
                 full: p.canonical.clone(),
                 package: p.package.clone(),
-                versioned: p.version.is_some(),
+                version: p.version.clone(),
+                qualifiers: p.qualifiers.clone(),
             },
             Err(_) => PurlKey {
                 full: s.to_string(),
                 package: s.to_string(),
-                versioned: true,
+                version: Some(String::new()),
+                qualifiers: BTreeMap::new(),
             },
         }
     }
+    /// Whether this statement purl covers `target`.
     fn matches(&self, target: &PurlKey) -> bool {
-        self.full == target.full || (!self.versioned && self.package == target.package)
+        if self.full == target.full {
+            return true;
+        }
+        if self.package != target.package {
+            return false;
+        }
+        match &self.version {
+            None => true,
+            Some(v) => {
+                target.version.as_ref() == Some(v)
+                    && self
+                        .qualifiers
+                        .iter()
+                        .all(|(k, val)| target.qualifiers.get(k) == Some(val))
+            }
+        }
     }
 }
 
@@ -355,4 +375,32 @@ pub fn evaluate(
         vex_used,
         digest,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PurlKey;
+
+    fn covers(statement: &str, target: &str) -> bool {
+        PurlKey::new(statement).matches(&PurlKey::new(target))
+    }
+
+    #[test]
+    fn statement_purls_cover_targets() {
+        assert!(covers("pkg:npm/a@1.0.0", "pkg:npm/a@1.0.0"));
+        assert!(covers("pkg:npm/a", "pkg:npm/a@1.0.0"));
+        assert!(!covers("pkg:npm/a@1.0.1", "pkg:npm/a@1.0.0"));
+        assert!(!covers("pkg:npm/b", "pkg:npm/a@1.0.0"));
+        // Qualifiers: the statement's must be among the target's.
+        assert!(covers("pkg:maven/g/a@1", "pkg:maven/g/a@1?type=jar"));
+        assert!(covers(
+            "pkg:maven/g/a@1?type=jar",
+            "pkg:maven/g/a@1?classifier=x&type=jar"
+        ));
+        assert!(!covers(
+            "pkg:maven/g/a@1?type=pom",
+            "pkg:maven/g/a@1?type=jar"
+        ));
+        assert!(!covers("pkg:maven/g/a@1?type=jar", "pkg:maven/g/a@1"));
+    }
 }
