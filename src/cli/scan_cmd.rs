@@ -146,7 +146,7 @@ pub fn findings(ctx: &Context, f: FindingsFilter, format: &str) -> Result<Report
                ON f.tenant_id = $1 AND f.scan_id = l.scan_id AND f.artifact_purl = l.artifact_purl
              WHERE ($3::text IS NULL OR f.advisory_id = $3 OR f.aliases @> ARRAY[$3::text])
                AND ($4::text IS NULL OR f.component_purl = $4)
-               AND ($5::text IS NULL OR f.component_purl LIKE $5 || '@%')
+               AND ($5::text IS NULL OR starts_with(f.component_purl, $5 || '@'))
                AND ($6::text IS NULL OR f.status = $6)
              ORDER BY f.artifact_purl COLLATE \"C\", f.component_purl COLLATE \"C\", f.advisory_id COLLATE \"C\"
              LIMIT $7",
