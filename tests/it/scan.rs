@@ -1494,8 +1494,29 @@ fn dropwizard_and_juice_shop_against_hand_written_records() {
         ),
     ];
     site.import("feed", "hand", &recs, "2026-11-01T00:00:00Z");
+    // A VEX statement naming jackson-databind without the SBOM's `?type=jar` qualifier covers it.
+    let vex = openvex(
+        "dw",
+        &[(
+            "HW-MVN-1",
+            &[],
+            "pkg:maven/io.dropwizard/dropwizard-parent@1.3.15",
+            Some("pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.9.10"),
+            "not_affected",
+            Some("vulnerable_code_not_in_execute_path"),
+            "2025-01-01T00:00:00Z",
+        )],
+    );
+    site.import(
+        "vex",
+        "dw",
+        &[file("dw.vex.json", vex)],
+        "2026-11-03T00:00:00Z",
+    );
     site.scan_ok();
     let f = site.findings(&[]);
+    assert_eq!(f[0]["status"], "not_affected");
+    assert_eq!(f[1]["status"], "affected");
     let got: Vec<(String, String, String)> = f
         .iter()
         .map(|x| {
@@ -1591,5 +1612,72 @@ fn rustsec_records_with_pre_release_bounds() {
             ("pkg:cargo/ring@0.16.20", "RUSTSEC-2025-0009"),
             ("pkg:cargo/ring@0.17.12-rc.1", "RUSTSEC-2025-0009"),
         ])
+    );
+}
+
+#[test]
+fn findings_component_filter_takes_the_package_literally() {
+    let site = Site::new();
+    let comps: &[(&str, Option<&str>)] = &[
+        ("u", Some("pkg:cargo/foo_bar@1.0.0")),
+        ("x", Some("pkg:cargo/fooxbar@1.0.0")),
+        ("p", Some("pkg:npm/%40acme/w@1.0.0")),
+        ("q", Some("pkg:npm/%40acme/w2@1.0.0")),
+    ];
+    site.import(
+        "sbom",
+        "lit",
+        &[file("l.json", sbom("pkg:generic/lit@1", comps))],
+        "2026-11-02T00:00:00Z",
+    );
+    let recs = vec![
+        file(
+            "1.json",
+            osv(
+                "C-1",
+                &[],
+                &[("crates.io", "foo_bar", below("2.0.0"), NO_VERSIONS)],
+            ),
+        ),
+        file(
+            "2.json",
+            osv(
+                "C-2",
+                &[],
+                &[("crates.io", "fooxbar", below("2.0.0"), NO_VERSIONS)],
+            ),
+        ),
+        file(
+            "3.json",
+            osv(
+                "N-1",
+                &[],
+                &[("npm", "@acme/w", below("2.0.0"), NO_VERSIONS)],
+            ),
+        ),
+        file(
+            "4.json",
+            osv(
+                "N-2",
+                &[],
+                &[("npm", "@acme/w2", below("2.0.0"), NO_VERSIONS)],
+            ),
+        ),
+    ];
+    site.import("feed", "lit", &recs, "2026-11-01T00:00:00Z");
+    site.scan_ok();
+    assert_eq!(site.findings(&[]).len(), 4);
+    // `_` and `%` are not wildcards: only the named package.
+    assert_eq!(
+        pairs(&site.findings(&["--component", "pkg:cargo/foo_bar"])),
+        owned(&[("pkg:cargo/foo_bar@1.0.0", "C-1")])
+    );
+    assert_eq!(
+        pairs(&site.findings(&["--component", "pkg:npm/%40acme/w"])),
+        owned(&[("pkg:npm/%40acme/w@1.0.0", "N-1")])
+    );
+    assert_eq!(
+        pairs(&site.findings(&["--component", "pkg:npm/%40acme/w2@1.0.0"])),
+        owned(&[("pkg:npm/%40acme/w2@1.0.0", "N-2")])
     );
 }
