@@ -202,7 +202,7 @@ pub fn evaluate(
     // advisories naming their package.
     let mut unparseable: BTreeSet<(i64, String)> = BTreeSet::new();
     let mut entries: HashMap<(i64, i32), Rc<AffectedEntry>> = HashMap::new();
-    let mut verdicts: HashMap<(i64, i32, String), Option<bool>> = HashMap::new();
+    let mut verdicts: HashMap<(i64, i32), HashMap<String, Option<bool>>> = HashMap::new();
     let mut comp_ecos: HashMap<String, Ecosystem> = HashMap::new();
     while let Some(r) = rows
         .next()
@@ -227,20 +227,28 @@ pub fn evaluate(
             }
         };
         let comp_eco_name: &str = r.get(3);
-        let comp_eco = comp_ecos
-            .entry(comp_eco_name.to_string())
-            .or_insert_with(|| Ecosystem::from_osv(comp_eco_name));
-        if !comp_eco.matches_advisory(&entry.eco) {
+        if !comp_ecos.contains_key(comp_eco_name) {
+            comp_ecos.insert(comp_eco_name.to_string(), Ecosystem::from_osv(comp_eco_name));
+        }
+        let matches = comp_ecos
+            .get(comp_eco_name)
+            .is_some_and(|e| e.matches_advisory(&entry.eco));
+        if !matches {
             continue;
         }
         let sbom_id: i64 = r.get(0);
         let version: &str = r.get(2);
-        let verdict = *verdicts
-            .entry((key.0, key.1, version.to_string()))
-            .or_insert_with(|| {
-                versions::is_affected(&entry.eco, version, &entry.ranges, &entry.versions).ok()
-            });
-        let purl: String = r.get(1);
+        let per_entry = verdicts.entry(key).or_default();
+        let verdict = match per_entry.get(version) {
+            Some(v) => *v,
+            None => {
+                let v = versions::is_affected(&entry.eco, version, &entry.ranges, &entry.versions)
+                    .ok();
+                per_entry.insert(version.to_string(), v);
+                v
+            }
+        };
+        let purl = || r.get::<_, String>(1);
         match verdict {
             Some(true) => {
                 let artifact = artifact_of
@@ -249,7 +257,7 @@ pub fn evaluate(
                     .unwrap_or_default()
                     .to_string();
                 let slot = matched
-                    .entry((artifact, purl, entry.advisory_id.clone()))
+                    .entry((artifact, purl(), entry.advisory_id.clone()))
                     .or_insert_with(|| (BTreeSet::new(), None));
                 slot.0.extend(entry.aliases.iter().cloned());
                 if slot.1.is_none() {
@@ -258,7 +266,7 @@ pub fn evaluate(
             }
             Some(false) => {}
             None => {
-                unparseable.insert((sbom_id, purl));
+                unparseable.insert((sbom_id, purl()));
             }
         }
     }
@@ -267,7 +275,7 @@ pub fn evaluate(
         "engine: {} candidates, {} affected entries, {} verdicts, {} findings in {:.3}s",
         counts.candidates,
         entries.len(),
-        verdicts.len(),
+        verdicts.values().map(HashMap::len).sum::<usize>(),
         matched.len(),
         started.elapsed().as_secs_f64()
     );
