@@ -118,10 +118,18 @@ mod tests {
 
     #[test]
     fn streamed_digest_equals_the_digest_of_the_canonical_bytes() {
-        let mut odd = f("pkg:npm/\u{7f}a\u{1f}\"\\/\n\u{e9}\u{1F600}", "c\u{2028}", "X\t");
+        let mut odd = f(
+            "pkg:npm/\u{7f}a\u{1f}\"\\/\n\u{e9}\u{1F600}",
+            "c\u{2028}",
+            "X\t",
+        );
         odd.aliases = vec!["B\u{8}".into(), "a\u{c}".into()];
         odd.justification = Some("j\r\u{0}".into());
-        for set in [vec![], vec![f("a", "c", "X")], vec![odd.clone(), f("b", "c", "Y")]] {
+        for set in [
+            vec![],
+            vec![f("a", "c", "X")],
+            vec![odd.clone(), f("b", "c", "Y")],
+        ] {
             assert_eq!(
                 result_digest(&set),
                 hex::encode(Sha256::digest(canonical_bytes(&set)))

@@ -228,7 +228,10 @@ pub fn evaluate(
         };
         let comp_eco_name: &str = r.get(3);
         if !comp_ecos.contains_key(comp_eco_name) {
-            comp_ecos.insert(comp_eco_name.to_string(), Ecosystem::from_osv(comp_eco_name));
+            comp_ecos.insert(
+                comp_eco_name.to_string(),
+                Ecosystem::from_osv(comp_eco_name),
+            );
         }
         let matches = comp_ecos
             .get(comp_eco_name)
@@ -242,8 +245,8 @@ pub fn evaluate(
         let verdict = match per_entry.get(version) {
             Some(v) => *v,
             None => {
-                let v = versions::is_affected(&entry.eco, version, &entry.ranges, &entry.versions)
-                    .ok();
+                let v =
+                    versions::is_affected(&entry.eco, version, &entry.ranges, &entry.versions).ok();
                 per_entry.insert(version.to_string(), v);
                 v
             }
@@ -382,7 +385,10 @@ pub fn evaluate(
             justification,
         });
     }
-    tracing::debug!("engine: VEX applied at {:.3}s", started.elapsed().as_secs_f64());
+    tracing::debug!(
+        "engine: VEX applied at {:.3}s",
+        started.elapsed().as_secs_f64()
+    );
     debug_assert!(findings.windows(2).all(|w| {
         (&w[0].artifact_purl, &w[0].component_purl, &w[0].advisory_id)
             < (&w[1].artifact_purl, &w[1].component_purl, &w[1].advisory_id)
