@@ -66,3 +66,24 @@ if [ ! -f "$CACHE/npm/node_modules/semver/package.json" ]; then
   mkdir -p "$CACHE/npm"
   npm install --silent --no-audit --no-fund --prefix "$CACHE/npm" semver@7 >/dev/null
 fi
+
+# Report schemas for `findings --format sarif|openvex|cyclonedx` (tests/it/report.rs): Python
+# `jsonschema`, and the official SARIF 2.1.0 schema as shipped in the npm package
+# @microsoft/jest-sarif (packed, not installed: only the schema file is kept). The CycloneDX and
+# OpenVEX schemas are in shared/fixtures.
+if ! "$PY" -c 'import jsonschema' >/dev/null 2>&1 && [ ! -f "$CACHE/py/jsonschema/.installed" ]; then
+  "$PY" -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  if "$PY" -m pip install --help 2>/dev/null | grep -q -- --break-system-packages; then
+    pip_flags+=(--break-system-packages)
+  fi
+  py_target jsonschema 'jsonschema>=4.18'
+fi
+SARIF_SCHEMA="$CACHE/schemas/sarif-2.1.0-rtm.5.json"
+if [ ! -f "$SARIF_SCHEMA" ]; then
+  mkdir -p "$CACHE/schemas"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent @microsoft/jest-sarif@1.0.0-beta.0 >/dev/null &&
+    tar xzf microsoft-jest-sarif-1.0.0-beta.0.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json)
+  mv "$tmp/package/lib/schemas/sarif-2.1.0-rtm.5.json" "$SARIF_SCHEMA"
+  rm -rf "$tmp"
+fi

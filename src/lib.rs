@@ -4,6 +4,7 @@
 //! The modules follow the data flow: bundle file -> verify -> unpack -> parse -> import
 //! transaction -> scan -> manifest -> export / backup / replay. `docs/ARCHITECTURE.md` has the map.
 
+pub mod advisories;
 pub mod backup;
 pub mod bundle;
 pub mod cli;
@@ -18,5 +19,6 @@ pub mod pg;
 pub mod progress;
 pub mod queue;
 pub mod replay;
+pub mod report;
 pub mod scan;
 pub mod versions;

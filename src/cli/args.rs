@@ -145,6 +145,9 @@ pub enum Command {
         #[command(flatten)]
         trust: TrustArgs,
     },
+    /// The advisories: search
+    #[command(subcommand)]
+    Advisories(AdvisoriesCommand),
     /// The findings of each artifact's latest scan
     Findings {
         /// Only this artifact (purl)
@@ -160,7 +163,7 @@ pub enum Command {
         #[arg(long, value_name = "STATUS", value_parser = ["affected", "under_investigation", "not_affected", "fixed"])]
         status: Option<String>,
         /// Output format (--json is the same as --format json)
-        #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json", "csv"])]
+        #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json", "csv", "sarif", "openvex", "cyclonedx"])]
         format: String,
         /// At most this many findings
         #[arg(long, value_name = "N")]
@@ -256,6 +259,22 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok()
         .and_then(|n| n.checked_mul(mult))
         .ok_or_else(|| format!("{s:?} is not a size (e.g. 1048576, 64K, 10M, 1G)"))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdvisoriesCommand {
+    /// Full-text search over the current advisories (ids and aliases match exactly)
+    Search {
+        /// Words (web-search syntax: "quoted phrase", -excluded, or) or an id / alias
+        #[arg(value_name = "TEXT")]
+        text: String,
+        /// Only advisories affecting a package of this OSV ecosystem (e.g. PyPI, crates.io)
+        #[arg(long, value_name = "ECOSYSTEM")]
+        ecosystem: Option<String>,
+        /// At most this many advisories
+        #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=10000))]
+        limit: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

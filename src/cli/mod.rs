@@ -19,7 +19,7 @@ mod status_cmd;
 use crate::db::{DbTarget, Tenant};
 use crate::error::{Error, EXIT_USAGE};
 use crate::home::Home;
-use args::{Cli, Command};
+use args::{AdvisoriesCommand, Cli, Command};
 use clap::Parser;
 use output::{Mode, Report};
 
@@ -154,6 +154,11 @@ fn dispatch(ctx: &Context, command: Command) -> Result<Report, Error> {
             archive_wait,
             fail_on.as_deref(),
         ),
+        Command::Advisories(AdvisoriesCommand::Search {
+            text,
+            ecosystem,
+            limit,
+        }) => scan_cmd::advisories_search(ctx, &text, ecosystem.as_deref(), limit),
         Command::Findings {
             artifact,
             advisory,

@@ -5,6 +5,7 @@ use super::Context;
 use crate::bundle::PrivateKey;
 use crate::db::DbError;
 use crate::error::{Error, EXIT_FAILURE};
+use crate::report;
 use crate::scan::{self, ScanRequest};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -106,6 +107,30 @@ fn no_backup_before(
     ))
 }
 
+/// `advisories search TEXT`: exact id/alias hits first, then ranked full-text hits.
+pub fn advisories_search(
+    ctx: &Context,
+    text: &str,
+    ecosystem: Option<&str>,
+    limit: i64,
+) -> Result<Report, Error> {
+    let mut client = ctx.connect()?;
+    let hits = crate::advisories::search(&mut client, ctx.tenant.id, text, ecosystem, limit)?;
+    let mut human = String::new();
+    for h in &hits {
+        human.push_str(&format!(
+            "{}{}  [{}]\n  {}\n  {}\n",
+            h.id,
+            if h.withdrawn { " (withdrawn)" } else { "" },
+            h.aliases.join(", "),
+            h.summary.as_deref().unwrap_or("-"),
+            h.packages.join(", ")
+        ));
+    }
+    human.push_str(&format!("{} advisories", hits.len()));
+    Ok(Report::ok(serde_json::json!({ "advisories": hits }), human))
+}
+
 pub struct FindingsFilter {
     pub artifact: Option<String>,
     pub advisory: Option<String>,
@@ -147,16 +172,17 @@ pub fn findings(ctx: &Context, f: FindingsFilter, format: &str) -> Result<Report
     let rows = client
         .query(
             "WITH latest AS (
-               SELECT DISTINCT ON (sa.artifact_purl) sa.artifact_purl, sa.scan_id
+               SELECT DISTINCT ON (sa.artifact_purl) sa.artifact_purl, sa.scan_id, sr.finished_at
                FROM scan_artifact sa JOIN scan_run sr ON sr.tenant_id = sa.tenant_id AND sr.scan_id = sa.scan_id
                WHERE sa.tenant_id = $1 AND sr.status = 'done' AND ($2::text IS NULL OR sa.artifact_purl = $2)
                ORDER BY sa.artifact_purl, sr.finished_at DESC, sa.scan_id)
-             SELECT f.artifact_purl, f.component_purl, f.advisory_id, f.aliases, f.status, f.justification, f.severity
+             SELECT f.artifact_purl, f.component_purl, f.advisory_id, f.aliases, f.status, f.justification, f.severity,
+                    l.finished_at
              FROM latest l JOIN finding f
                ON f.tenant_id = $1 AND f.scan_id = l.scan_id AND f.artifact_purl = l.artifact_purl
              WHERE ($3::text IS NULL OR f.advisory_id = $3 OR f.aliases @> ARRAY[$3::text])
                AND ($4::text IS NULL OR f.component_purl = $4)
-               AND ($5::text IS NULL OR f.component_purl LIKE $5 || '@%')
+               AND ($5::text IS NULL OR starts_with(f.component_purl, $5 || '@'))
                AND ($6::text IS NULL OR f.status = $6)
              ORDER BY f.artifact_purl COLLATE \"C\", f.component_purl COLLATE \"C\", f.advisory_id COLLATE \"C\"
              LIMIT $7",
@@ -171,6 +197,10 @@ pub fn findings(ctx: &Context, f: FindingsFilter, format: &str) -> Result<Report
             ],
         )
         .map_err(|e| DbError::query("reading findings", e))?;
+    let finished: Option<chrono::DateTime<chrono::Utc>> = rows
+        .iter()
+        .map(|r| r.get::<_, chrono::DateTime<chrono::Utc>>(7))
+        .max();
     let rows: Vec<Row> = rows
         .iter()
         .map(|r| Row {
@@ -187,9 +217,78 @@ pub fn findings(ctx: &Context, f: FindingsFilter, format: &str) -> Result<Report
     let human = match format {
         "json" => serde_json::to_string_pretty(&json).unwrap_or_default(),
         "csv" => csv(&rows),
-        _ => table(&rows),
+        "table" => table(&rows),
+        other => {
+            let format: report::Format = other
+                .parse()
+                .map_err(|e: report::UnknownFormat| Error::Usage(e.to_string()))?;
+            let doc = interchange(&mut client, ctx, &rows, finished, format)?;
+            return Ok(Report::ok(json, doc));
+        }
     };
     Ok(Report::ok(json, human))
+}
+
+/// The findings as a SARIF, OpenVEX or CycloneDX document: advisory summaries read for the
+/// rule and vulnerability descriptions, the newest scan's end as the document time.
+fn interchange(
+    client: &mut postgres::Client,
+    ctx: &Context,
+    rows: &[Row],
+    finished: Option<chrono::DateTime<chrono::Utc>>,
+    format: report::Format,
+) -> Result<String, Error> {
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r.advisory_id.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let summaries: std::collections::BTreeMap<String, Option<String>> = client
+        .query(
+            "SELECT c.advisory_id, a.summary FROM advisory_current c
+             JOIN advisory a ON a.tenant_id = c.tenant_id AND a.id = c.advisory_pk
+             WHERE c.tenant_id = $1 AND c.advisory_id = ANY($2)",
+            &[&ctx.tenant.id, &ids],
+        )
+        .map_err(|e| DbError::query("reading advisory summaries", e))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let findings: Vec<report::ReportFinding> = rows
+        .iter()
+        .map(|r| report::ReportFinding {
+            artifact_purl: r.artifact_purl.clone(),
+            component_purl: r.component_purl.clone(),
+            advisory_id: r.advisory_id.clone(),
+            aliases: r.aliases.clone(),
+            status: r.status.clone(),
+            justification: r.justification.clone(),
+            severity: r.severity.clone(),
+            summary: summaries.get(&r.advisory_id).cloned().flatten(),
+        })
+        .collect();
+    let mut canonical: Vec<scan::digest::Finding> = rows
+        .iter()
+        .map(|r| scan::digest::Finding {
+            artifact_purl: r.artifact_purl.clone(),
+            component_purl: r.component_purl.clone(),
+            advisory_id: r.advisory_id.clone(),
+            aliases: r.aliases.clone(),
+            status: r.status.clone(),
+            justification: r.justification.clone(),
+        })
+        .collect();
+    scan::digest::sort(&mut canonical);
+    let meta = report::ReportMeta {
+        tool_version: scan::engine::ENGINE_VERSION.to_string(),
+        timestamp: finished
+            .unwrap_or(chrono::DateTime::UNIX_EPOCH)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        digest: scan::digest::result_digest(&canonical),
+    };
+    let bytes = report::render(format, &findings, &meta);
+    Ok(String::from_utf8_lossy(&bytes).trim_end().to_string())
 }
 
 fn csv_field(s: &str) -> String {

@@ -135,15 +135,25 @@ pub const OPEN_FINDINGS_OF_ARTIFACT: HotQuery = HotQuery {
 
 pub const ADVISORY_SEARCH: HotQuery = HotQuery {
     name: "advisory_search",
-    serves: "full-text search over advisories",
-    sql: "SELECT a.advisory_id, ts_rank(a.search, q) AS rank FROM advisory a \
+    serves: "full-text search over advisories (current versions; optionally one ecosystem)",
+    sql: "SELECT a.id, a.advisory_id, ts_rank(a.search, q) AS rank FROM advisory a \
           JOIN advisory_current c ON c.tenant_id = a.tenant_id AND c.advisory_pk = a.id, \
           websearch_to_tsquery('english', $2) q \
-          WHERE a.tenant_id = $1 AND a.search @@ q ORDER BY rank DESC, a.advisory_id LIMIT 50",
+          WHERE a.tenant_id = $1 AND a.search @@ q \
+            AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM advisory_affected af \
+                 WHERE af.tenant_id = a.tenant_id AND af.advisory_pk = a.id AND af.ecosystem_base = $3)) \
+          ORDER BY rank DESC, a.advisory_id COLLATE \"C\" LIMIT $4",
     table: "advisory",
     key: &["tenant_id", "search"],
     indexes: &["ix_advisory_search"],
-    sample: |t| vec![Box::new(t), Box::new("openssl heap overflow")],
+    sample: |t| {
+        vec![
+            Box::new(t),
+            Box::new("openssl heap overflow"),
+            Box::new(None::<String>),
+            Box::new(50i64),
+        ]
+    },
 };
 
 pub const CLAIM_JOB: HotQuery = HotQuery {

@@ -107,7 +107,13 @@ pub(crate) fn load(
                     ordinal: i as i32,
                     bom_ref: c.id.clone(),
                     name: c.name.clone(),
-                    version: c.version.clone(),
+                    // The version matched is the component's; when the document gives none,
+                    // the purl's (CycloneDX and SPDX both allow a purl without a version field).
+                    version: c
+                        .version
+                        .clone()
+                        .filter(|v| !v.is_empty())
+                        .or_else(|| c.purl.as_ref().and_then(|p| p.version.clone())),
                     purl: c.purl.as_ref().map(|p| p.canonical.clone()),
                     package_purl: c.purl.as_ref().map(|p| p.package.clone()),
                     ecosystem,

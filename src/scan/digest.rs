@@ -39,9 +39,57 @@ pub fn canonical_bytes(findings: &[Finding]) -> Vec<u8> {
     crate::bundle::statement::canonical_json(&value)
 }
 
-/// Lowercase hex sha256 of the canonical findings.
+/// One finding with its fields in RFC 8785 key order (sorted by UTF-16 code units; these are
+/// ASCII, so byte order). serde_json writes strings, arrays and null exactly as RFC 8785 does
+/// (shortest escapes, lower-case `\u00xx`, raw UTF-8), so this streams the canonical form
+/// without building a JSON tree.
+#[derive(Serialize)]
+struct CanonicalFinding<'a> {
+    advisory_id: &'a str,
+    aliases: &'a [String],
+    artifact_purl: &'a str,
+    component_purl: &'a str,
+    justification: &'a Option<String>,
+    status: &'a str,
+}
+
+/// Feeds bytes to the hash.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Lowercase hex sha256 of the canonical findings (equal to the sha256 of
+/// [`canonical_bytes`], streamed).
 pub fn result_digest(findings: &[Finding]) -> String {
-    hex::encode(Sha256::digest(canonical_bytes(findings)))
+    let mut h = Sha256::new();
+    h.update(b"[");
+    for (i, f) in findings.iter().enumerate() {
+        if i > 0 {
+            h.update(b",");
+        }
+        let c = CanonicalFinding {
+            advisory_id: &f.advisory_id,
+            aliases: &f.aliases,
+            artifact_purl: &f.artifact_purl,
+            component_purl: &f.component_purl,
+            justification: &f.justification,
+            status: &f.status,
+        };
+        if serde_json::to_writer(HashWriter(&mut h), &c).is_err() {
+            // Serializing strings cannot fail; should it ever, fall back to the tree form.
+            return hex::encode(Sha256::digest(canonical_bytes(findings)));
+        }
+    }
+    h.update(b"]");
+    hex::encode(h.finalize())
 }
 
 #[cfg(test)]
@@ -66,6 +114,27 @@ mod tests {
         sort(&mut x);
         sort(&mut y);
         assert_eq!(result_digest(&x), result_digest(&y));
+    }
+
+    #[test]
+    fn streamed_digest_equals_the_digest_of_the_canonical_bytes() {
+        let mut odd = f(
+            "pkg:npm/\u{7f}a\u{1f}\"\\/\n\u{e9}\u{1F600}",
+            "c\u{2028}",
+            "X\t",
+        );
+        odd.aliases = vec!["B\u{8}".into(), "a\u{c}".into()];
+        odd.justification = Some("j\r\u{0}".into());
+        for set in [
+            vec![],
+            vec![f("a", "c", "X")],
+            vec![odd.clone(), f("b", "c", "Y")],
+        ] {
+            assert_eq!(
+                result_digest(&set),
+                hex::encode(Sha256::digest(canonical_bytes(&set)))
+            );
+        }
     }
 
     #[test]

@@ -7,9 +7,11 @@ use super::digest::{self, Finding};
 use crate::db::DbError;
 use crate::formats::Purl;
 use crate::versions::{self, Ecosystem, Range};
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::GenericClient;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 use uuid::Uuid;
 
 /// Engine identity recorded in every manifest; a replay by another engine says so.
@@ -60,7 +62,8 @@ pub struct Counts {
 pub struct Evaluation {
     /// Canonically sorted.
     pub findings: Vec<Finding>,
-    pub severities: BTreeMap<FindingKey, Option<String>>,
+    /// The severity of each finding, aligned with `findings`.
+    pub severities: Vec<Option<String>>,
     pub counts: Counts,
     /// Hex content hashes of the VEX documents whose statements decided a finding's status.
     pub vex_used: BTreeSet<String>,
@@ -80,13 +83,25 @@ struct Statement {
     vex_hash: String,
 }
 
-/// A purl compared as VEX compares products: exact, or by package when the statement names no
-/// version.
+/// One `advisory_affected` row of a current advisory, decoded once per scan.
+struct AffectedEntry {
+    advisory_id: String,
+    aliases: Vec<String>,
+    severity: Option<String>,
+    eco: Ecosystem,
+    ranges: Vec<Range>,
+    versions: Vec<String>,
+}
+
+/// A purl compared as VEX compares products: exact; or the same package when the statement
+/// names no version; or the same package and version when the statement's qualifiers are a
+/// subset of the target's (a statement about `pkg:maven/g/a@1` covers `pkg:maven/g/a@1?type=jar`).
 #[derive(Debug, Clone)]
 struct PurlKey {
     full: String,
     package: String,
-    versioned: bool,
+    version: Option<String>,
+    qualifiers: BTreeMap<String, String>,
 }
 
 impl PurlKey {
@@ -95,17 +110,35 @@ impl PurlKey {
             Ok(p) => PurlKey {
                 full: p.canonical.clone(),
                 package: p.package.clone(),
-                versioned: p.version.is_some(),
+                version: p.version.clone(),
+                qualifiers: p.qualifiers.clone(),
             },
             Err(_) => PurlKey {
                 full: s.to_string(),
                 package: s.to_string(),
-                versioned: true,
+                version: Some(String::new()),
+                qualifiers: BTreeMap::new(),
             },
         }
     }
+    /// Whether this statement purl covers `target`.
     fn matches(&self, target: &PurlKey) -> bool {
-        self.full == target.full || (!self.versioned && self.package == target.package)
+        if self.full == target.full {
+            return true;
+        }
+        if self.package != target.package {
+            return false;
+        }
+        match &self.version {
+            None => true,
+            Some(v) => {
+                target.version.as_ref() == Some(v)
+                    && self
+                        .qualifiers
+                        .iter()
+                        .all(|(k, val)| target.qualifiers.get(k) == Some(val))
+            }
+        }
     }
 }
 
@@ -119,6 +152,7 @@ pub fn evaluate(
     tenant: Uuid,
     sboms: &[ScannedSbom],
 ) -> Result<Evaluation, DbError> {
+    let started = std::time::Instant::now();
     let ids: Vec<i64> = sboms.iter().map(|s| s.sbom_id).collect();
     let artifact_of: BTreeMap<i64, &str> = sboms
         .iter()
@@ -142,10 +176,15 @@ pub fn evaluate(
     counts.components_unknown_ecosystem = row.get::<_, i64>(2) as u64;
     counts.components_without_version = row.get::<_, i64>(3) as u64;
 
-    let rows = client
-        .query(
-            "SELECT sc.sbom_id, sc.purl, sc.version, sc.ecosystem, a.advisory_id, a.aliases, a.severity,
-                    af.ecosystem, af.ranges, af.versions
+    // Streamed: a fleet's candidate rows do not all fit in memory at once. Each advisory_affected
+    // row is decoded once (its ranges parsed, its ecosystem resolved) however many components
+    // name its package, and each (affected row, version) verdict is computed once however many
+    // SBOMs carry that version.
+    let params: [&(dyn postgres::types::ToSql + Sync); 2] = [&tenant, &ids];
+    let mut rows = client
+        .query_raw(
+            "SELECT sc.sbom_id, sc.purl, sc.version, sc.ecosystem, af.advisory_pk, af.ordinal,
+                    a.advisory_id, a.aliases, a.severity, af.ecosystem, af.ranges, af.versions
              FROM sbom_component sc
              JOIN advisory_affected af
                ON af.tenant_id = sc.tenant_id AND af.ecosystem_base = split_part(sc.ecosystem, ':', 1)
@@ -154,49 +193,96 @@ pub fn evaluate(
                ON c.tenant_id = af.tenant_id AND c.advisory_pk = af.advisory_pk AND NOT c.withdrawn
              JOIN advisory a ON a.tenant_id = c.tenant_id AND a.id = c.advisory_pk
              WHERE sc.tenant_id = $1 AND sc.sbom_id = ANY($2) AND sc.purl IS NOT NULL AND sc.version IS NOT NULL",
-            &[&tenant, &ids],
+            params,
         )
         .map_err(q("matching components to advisories"))?;
     // (artifact, component, advisory) -> (aliases, severity)
     let mut matched: BTreeMap<FindingKey, (BTreeSet<String>, Option<String>)> = BTreeMap::new();
-    for r in &rows {
+    // Components whose version could not be ordered: counted once each, whatever the number of
+    // advisories naming their package.
+    let mut unparseable: BTreeSet<(i64, String)> = BTreeSet::new();
+    let mut entries: HashMap<(i64, i32), Rc<AffectedEntry>> = HashMap::new();
+    let mut verdicts: HashMap<(i64, i32), HashMap<String, Option<bool>>> = HashMap::new();
+    let mut comp_ecos: HashMap<String, Ecosystem> = HashMap::new();
+    while let Some(r) = rows
+        .next()
+        .map_err(q("matching components to advisories"))?
+    {
         counts.candidates += 1;
-        let sbom_id: i64 = r.get(0);
-        let purl: String = r.get(1);
-        let version: String = r.get(2);
-        let comp_eco = Ecosystem::from_osv(r.get::<_, &str>(3));
-        let advisory_id: String = r.get(4);
-        let aliases: Vec<String> = r.get(5);
-        let severity: Option<String> = r.get(6);
-        let adv_eco = Ecosystem::from_osv(r.get::<_, &str>(7));
-        if !comp_eco.matches_advisory(&adv_eco) {
-            continue;
-        }
-        let ranges: Vec<Range> =
-            serde_json::from_value(r.get::<_, serde_json::Value>(8)).unwrap_or_default();
-        let listed: Vec<String> = r.get(9);
-        let affected = match versions::is_affected(&adv_eco, &version, &ranges, &listed) {
-            Ok(a) => a,
-            Err(_) => {
-                counts.unparseable_versions += 1;
-                false
+        let key: (i64, i32) = (r.get(4), r.get(5));
+        let entry = match entries.get(&key) {
+            Some(e) => Rc::clone(e),
+            None => {
+                let e = Rc::new(AffectedEntry {
+                    advisory_id: r.get(6),
+                    aliases: r.get(7),
+                    severity: r.get(8),
+                    eco: Ecosystem::from_osv(r.get::<_, &str>(9)),
+                    ranges: serde_json::from_value(r.get::<_, serde_json::Value>(10))
+                        .unwrap_or_default(),
+                    versions: r.get(11),
+                });
+                entries.insert(key, Rc::clone(&e));
+                e
             }
         };
-        if affected {
-            let artifact = artifact_of
-                .get(&sbom_id)
-                .copied()
-                .unwrap_or_default()
-                .to_string();
-            let entry = matched
-                .entry((artifact, purl, advisory_id))
-                .or_insert_with(|| (BTreeSet::new(), None));
-            entry.0.extend(aliases);
-            if entry.1.is_none() {
-                entry.1 = severity;
+        let comp_eco_name: &str = r.get(3);
+        if !comp_ecos.contains_key(comp_eco_name) {
+            comp_ecos.insert(
+                comp_eco_name.to_string(),
+                Ecosystem::from_osv(comp_eco_name),
+            );
+        }
+        let matches = comp_ecos
+            .get(comp_eco_name)
+            .is_some_and(|e| e.matches_advisory(&entry.eco));
+        if !matches {
+            continue;
+        }
+        let sbom_id: i64 = r.get(0);
+        let version: &str = r.get(2);
+        let per_entry = verdicts.entry(key).or_default();
+        let verdict = match per_entry.get(version) {
+            Some(v) => *v,
+            None => {
+                let v =
+                    versions::is_affected(&entry.eco, version, &entry.ranges, &entry.versions).ok();
+                per_entry.insert(version.to_string(), v);
+                v
+            }
+        };
+        let purl = || r.get::<_, String>(1);
+        match verdict {
+            Some(true) => {
+                let artifact = artifact_of
+                    .get(&sbom_id)
+                    .copied()
+                    .unwrap_or_default()
+                    .to_string();
+                let slot = matched
+                    .entry((artifact, purl(), entry.advisory_id.clone()))
+                    .or_insert_with(|| (BTreeSet::new(), None));
+                slot.0.extend(entry.aliases.iter().cloned());
+                if slot.1.is_none() {
+                    slot.1 = entry.severity.clone();
+                }
+            }
+            Some(false) => {}
+            None => {
+                unparseable.insert((sbom_id, purl()));
             }
         }
     }
+    drop(rows);
+    tracing::debug!(
+        "engine: {} candidates, {} affected entries, {} verdicts, {} findings in {:.3}s",
+        counts.candidates,
+        entries.len(),
+        verdicts.values().map(HashMap::len).sum::<usize>(),
+        matched.len(),
+        started.elapsed().as_secs_f64()
+    );
+    counts.unparseable_versions = unparseable.len() as u64;
 
     // VEX statements about any id or alias involved.
     let mut all_ids: BTreeSet<String> = BTreeSet::new();
@@ -236,21 +322,46 @@ pub fn evaluate(
     };
 
     let mut findings = Vec::with_capacity(matched.len());
-    let mut severities = BTreeMap::new();
+    // `matched` iterates in (artifact, component, advisory) byte order: the canonical order, so
+    // `severities` stays aligned with `findings` (checked below).
+    let mut severities = Vec::with_capacity(matched.len());
     let mut vex_used = BTreeSet::new();
+    // Statements by the ids they name, so a finding looks only at the statements about it.
+    let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, s) in stmts.iter().enumerate() {
+        for id in &s.ids {
+            by_id.entry(id.as_str()).or_default().push(i);
+        }
+    }
+    let mut artifact_keys: HashMap<String, PurlKey> = HashMap::new();
     for ((artifact, component, advisory_id), (aliases, severity)) in matched {
-        let art = PurlKey::new(&artifact);
-        let comp = PurlKey::new(&component);
-        let winner = stmts
-            .iter()
-            .filter(|s| s.ids.contains(&advisory_id) || aliases.iter().any(|a| s.ids.contains(a)))
-            .filter(|s| match (&s.product, &s.component) {
-                (Some(p), Some(c)) => (p.matches(&art) || p.matches(&comp)) && c.matches(&comp),
-                (Some(p), None) => p.matches(&art) || p.matches(&comp),
-                (None, Some(c)) => c.matches(&comp),
-                (None, None) => false,
-            })
-            .max_by(|a, b| a.order.cmp(&b.order));
+        let mut about: Vec<usize> = std::iter::once(&advisory_id)
+            .chain(aliases.iter())
+            .filter_map(|id| by_id.get(id.as_str()))
+            .flatten()
+            .copied()
+            .collect();
+        about.sort_unstable();
+        about.dedup();
+        let winner = if about.is_empty() {
+            None
+        } else {
+            let art = artifact_keys
+                .entry(artifact.clone())
+                .or_insert_with(|| PurlKey::new(&artifact))
+                .clone();
+            let comp = PurlKey::new(&component);
+            about
+                .iter()
+                .map(|&i| &stmts[i])
+                .filter(|s| match (&s.product, &s.component) {
+                    (Some(p), Some(c)) => (p.matches(&art) || p.matches(&comp)) && c.matches(&comp),
+                    (Some(p), None) => p.matches(&art) || p.matches(&comp),
+                    (None, Some(c)) => c.matches(&comp),
+                    (None, None) => false,
+                })
+                .max_by(|a, b| a.order.cmp(&b.order))
+        };
         let (status, justification) = match winner {
             Some(s) => {
                 vex_used.insert(s.vex_hash.clone());
@@ -264,10 +375,7 @@ pub fn evaluate(
             "fixed" => counts.fixed += 1,
             _ => counts.under_investigation += 1,
         }
-        severities.insert(
-            (artifact.clone(), component.clone(), advisory_id.clone()),
-            severity,
-        );
+        severities.push(severity);
         findings.push(Finding {
             artifact_purl: artifact,
             component_purl: component,
@@ -277,9 +385,17 @@ pub fn evaluate(
             justification,
         });
     }
-    digest::sort(&mut findings);
+    tracing::debug!(
+        "engine: VEX applied at {:.3}s",
+        started.elapsed().as_secs_f64()
+    );
+    debug_assert!(findings.windows(2).all(|w| {
+        (&w[0].artifact_purl, &w[0].component_purl, &w[0].advisory_id)
+            < (&w[1].artifact_purl, &w[1].component_purl, &w[1].advisory_id)
+    }));
     counts.findings = findings.len() as u64;
     let digest = digest::result_digest(&findings);
+    tracing::debug!("engine: digest at {:.3}s", started.elapsed().as_secs_f64());
     Ok(Evaluation {
         findings,
         severities,
@@ -287,4 +403,32 @@ pub fn evaluate(
         vex_used,
         digest,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PurlKey;
+
+    fn covers(statement: &str, target: &str) -> bool {
+        PurlKey::new(statement).matches(&PurlKey::new(target))
+    }
+
+    #[test]
+    fn statement_purls_cover_targets() {
+        assert!(covers("pkg:npm/a@1.0.0", "pkg:npm/a@1.0.0"));
+        assert!(covers("pkg:npm/a", "pkg:npm/a@1.0.0"));
+        assert!(!covers("pkg:npm/a@1.0.1", "pkg:npm/a@1.0.0"));
+        assert!(!covers("pkg:npm/b", "pkg:npm/a@1.0.0"));
+        // Qualifiers: the statement's must be among the target's.
+        assert!(covers("pkg:maven/g/a@1", "pkg:maven/g/a@1?type=jar"));
+        assert!(covers(
+            "pkg:maven/g/a@1?type=jar",
+            "pkg:maven/g/a@1?classifier=x&type=jar"
+        ));
+        assert!(!covers(
+            "pkg:maven/g/a@1?type=pom",
+            "pkg:maven/g/a@1?type=jar"
+        ));
+        assert!(!covers("pkg:maven/g/a@1?type=jar", "pkg:maven/g/a@1"));
+    }
 }

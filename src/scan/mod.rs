@@ -192,6 +192,16 @@ pub fn run(
     result
 }
 
+/// Logs each phase's duration at debug level (`-vv`), for profiling.
+struct Phases(Instant);
+
+impl Phases {
+    fn mark(&mut self, phase: &str) {
+        tracing::debug!("scan phase {phase}: {:.3}s", self.0.elapsed().as_secs_f64());
+        self.0 = Instant::now();
+    }
+}
+
 fn scan_locked(
     client: &mut postgres::Client,
     tenant: &Tenant,
@@ -200,6 +210,7 @@ fn scan_locked(
     started: chrono::DateTime<chrono::Utc>,
     warnings: &mut Vec<String>,
 ) -> Result<ScanOutcome, ScanError> {
+    let mut phases = Phases(Instant::now());
     let mut tx = client
         .transaction()
         .map_err(q("starting the scan transaction"))?;
@@ -208,7 +219,9 @@ fn scan_locked(
         .map_err(q("locking the input tables"))?;
     // Re-resolve under the lock: the SBOMs read are the ones in force at the restore point.
     let sboms = latest_sboms(&mut tx, tenant, req.artifacts)?;
+    phases.mark("lock and resolve");
     let eval = evaluate(&mut tx, tenant.id, &sboms)?;
+    phases.mark("evaluate");
     let feeds = feed_inputs(&mut tx, tenant, started)?;
     let finished = chrono::Utc::now();
     let counts_json = serde_json::to_value(&eval.counts).unwrap_or_default();
@@ -257,16 +270,7 @@ fn scan_locked(
             Type::TEXT,
         ];
         let mut w = postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
-        for f in &eval.findings {
-            let sev = eval
-                .severities
-                .get(&(
-                    f.artifact_purl.clone(),
-                    f.component_purl.clone(),
-                    f.advisory_id.clone(),
-                ))
-                .cloned()
-                .flatten();
+        for (f, sev) in eval.findings.iter().zip(&eval.severities) {
             w.write(&[
                 &tenant.id,
                 &scan_id,
@@ -282,6 +286,7 @@ fn scan_locked(
         }
         w.finish().map_err(q("storing findings"))?;
     }
+    phases.mark("store findings");
     // The database point: a restore point while the inputs are still locked.
     let name = format!("stella-scan-{scan_id}");
     let point = tx
@@ -316,11 +321,13 @@ fn scan_locked(
     )
     .map_err(|e| ScanError::Manifest(format!("recording the scan event: {e}")))?;
     tx.commit().map_err(q("committing the scan"))?;
+    phases.mark("restore point and commit");
 
     if let Some(w) = wait_archived(client, &lsn, req.archive_wait)? {
         warnings.push(w);
     }
 
+    phases.mark("archive wait");
     let predicate = ScanPredicate {
         scan_id: scan_id.to_string(),
         tenant: tenant.name.clone(),
@@ -378,7 +385,9 @@ fn scan_locked(
             &[&tenant.id, &scan_id, &hash, &bytes, &statement],
         )
         .map_err(q("storing the manifest"))?;
+    phases.mark("sign and store the manifest");
     refresh_risk(client, warnings);
+    phases.mark("refresh mv_artifact_risk");
     Ok(ScanOutcome {
         scan_id,
         manifest: path,

@@ -14,3 +14,6 @@ mod export;
 mod import;
 mod queue;
 mod replay;
+mod report;
+mod scan;
+mod search;
