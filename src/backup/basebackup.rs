@@ -91,17 +91,7 @@ pub(crate) fn run_server_tool(
     })
 }
 
-pub(crate) fn output_text(out: &Output) -> String {
-    let mut s = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    let o = String::from_utf8_lossy(&out.stdout);
-    if !o.trim().is_empty() {
-        if !s.is_empty() {
-            s.push('\n');
-        }
-        s.push_str(o.trim());
-    }
-    s
-}
+pub(crate) use crate::pg::output_text;
 
 /// Facts about the server being backed up, read over SQL before the backup starts.
 #[derive(Debug, Clone)]

@@ -140,9 +140,9 @@ impl RestoredServer {
     pub fn url(&self, dbname: &str) -> String {
         format!(
             "postgresql:///{dbname}?host={}&port={}&user={}",
-            encode(&self.runtime_dir.to_string_lossy()),
+            crate::pg::percent_encode(&self.runtime_dir.to_string_lossy()),
             self.port,
-            encode(&self.backup.superuser)
+            crate::pg::percent_encode(&self.backup.superuser)
         )
     }
     pub fn data_dir(&self) -> &Path {
@@ -269,18 +269,6 @@ fn stop_server(
         });
     }
     Ok(())
-}
-
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The common case of `replay`: restore the cluster `system_identifier` to `lsn` along

@@ -470,7 +470,8 @@ fn quote(v: &str) -> String {
     format!("'{}'", v.replace('\'', "''"))
 }
 
-fn percent_encode(s: &str) -> String {
+/// Percent-encode a socket path for the host part of a libpq URL.
+pub(crate) fn percent_encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
@@ -482,7 +483,8 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
-fn output_text(out: &Output) -> String {
+/// A tool's stderr and stdout as one trimmed message.
+pub(crate) fn output_text(out: &Output) -> String {
     let mut s = String::from_utf8_lossy(&out.stderr).trim().to_string();
     let o = String::from_utf8_lossy(&out.stdout);
     if !o.trim().is_empty() {

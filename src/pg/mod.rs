@@ -10,6 +10,7 @@ mod error;
 mod server_user;
 
 pub use binaries::PgBinaries;
+pub(crate) use cluster::{output_text, percent_encode};
 pub use cluster::{Cluster, ClusterSettings, ClusterStatus, StartOutcome};
 pub use error::PgError;
 pub use server_user::ServerUser;
