@@ -3,7 +3,7 @@
 //! so the result does not depend on import order); `affected[]` goes to `advisory_affected`.
 
 use super::sbom::match_name;
-use super::stage::{copy_in, is_yaml, json_text, RawJsonb, Row};
+use super::stage::{copy_in, is_yaml, json_text, move_batch, BatchSql, RawJsonb, Row};
 use super::{Entry, ImportError, LoadContext, Loaded};
 use crate::formats::{self, OsvAffected, Purl};
 use crate::versions::Ecosystem;
@@ -232,16 +232,15 @@ fn flush(
         }),
     )
     .map_err(ctx.db("staging affected packages"))?;
-    let staged_unique: i64 = tx
-        .query_one(
-            "SELECT count(DISTINCT content_hash) FROM stage_advisory",
-            &[],
-        )
-        .map_err(ctx.db("counting staged advisories"))?
-        .get(0);
-    let new = tx
-        .execute(
-            "WITH ins AS (
+    let c = move_batch(
+        tx,
+        ctx,
+        &BatchSql {
+            stage: "stage_advisory",
+            children: "stage_affected",
+            new: "new_advisory",
+            doc_type: "advisory",
+            insert_documents: "WITH ins AS (
                INSERT INTO advisory (tenant_id, content_hash, advisory_id, modified, published, withdrawn, aliases,
                                      summary, details, severity, doc, raw, raw_format, first_import_id, supersedes_id)
                SELECT DISTINCT ON (s.content_hash) $1, s.content_hash, s.advisory_id, s.modified, s.published,
@@ -252,38 +251,25 @@ fn flush(
                ON CONFLICT (tenant_id, content_hash) DO NOTHING
                RETURNING id, content_hash, advisory_id, modified, withdrawn)
              INSERT INTO new_advisory SELECT * FROM ins",
-            &[&ctx.tenant, &ctx.import_id],
-        )
-        .map_err(ctx.db("inserting advisories"))?;
-    tx.execute(
-        "INSERT INTO advisory_affected (tenant_id, advisory_pk, ordinal, ecosystem, ecosystem_base, package_name, purl, ranges, versions)
-         SELECT $1, n.id, a.ordinal, a.ecosystem, a.ecosystem_base, a.package_name, a.purl, a.ranges, a.versions
-         FROM stage_affected a JOIN new_advisory n USING (content_hash)",
-        &[&ctx.tenant],
-    )
-    .map_err(ctx.db("inserting affected packages"))?;
-    tx.execute(
-        "INSERT INTO advisory_current (tenant_id, advisory_id, advisory_pk, modified, content_hash, withdrawn)
-         SELECT DISTINCT ON (advisory_id) $1, advisory_id, id, modified, content_hash, withdrawn IS NOT NULL
-         FROM new_advisory ORDER BY advisory_id, modified DESC, content_hash DESC
-         ON CONFLICT (tenant_id, advisory_id) DO UPDATE
-            SET advisory_pk = excluded.advisory_pk, modified = excluded.modified,
-                content_hash = excluded.content_hash, withdrawn = excluded.withdrawn
-          WHERE (excluded.modified, excluded.content_hash) > (advisory_current.modified, advisory_current.content_hash)",
-        &[&ctx.tenant],
-    )
-    .map_err(ctx.db("updating the current advisory versions"))?;
-    tx.execute(
-        "INSERT INTO bundle_document (tenant_id, import_id, path, doc_type, content_hash)
-         SELECT $1, $2, path, 'advisory', content_hash FROM stage_advisory",
-        &[&ctx.tenant, &ctx.import_id],
-    )
-    .map_err(ctx.db("linking documents to the bundle"))?;
-    tx.batch_execute("TRUNCATE stage_advisory, stage_affected, new_advisory")
-        .map_err(ctx.db("clearing staging tables"))?;
-    loaded.documents.new += new;
-    loaded.documents.existing += staged_unique as u64 - new;
-    loaded.advisories += new;
+            insert_children: "INSERT INTO advisory_affected (tenant_id, advisory_pk, ordinal, ecosystem, ecosystem_base, package_name, purl, ranges, versions)
+             SELECT $1, n.id, a.ordinal, a.ecosystem, a.ecosystem_base, a.package_name, a.purl, a.ranges, a.versions
+             FROM stage_affected a JOIN new_advisory n USING (content_hash)",
+            after: Some((
+                "INSERT INTO advisory_current (tenant_id, advisory_id, advisory_pk, modified, content_hash, withdrawn)
+                 SELECT DISTINCT ON (advisory_id) $1, advisory_id, id, modified, content_hash, withdrawn IS NOT NULL
+                 FROM new_advisory ORDER BY advisory_id, modified DESC, content_hash DESC
+                 ON CONFLICT (tenant_id, advisory_id) DO UPDATE
+                    SET advisory_pk = excluded.advisory_pk, modified = excluded.modified,
+                        content_hash = excluded.content_hash, withdrawn = excluded.withdrawn
+                  WHERE (excluded.modified, excluded.content_hash) > (advisory_current.modified, advisory_current.content_hash)",
+                "updating the current advisory versions",
+            )),
+            what: "advisories",
+        },
+    )?;
+    loaded.documents.new += c.new;
+    loaded.documents.existing += c.existing;
+    loaded.advisories += c.new;
     advs.clear();
     affs.clear();
     Ok(())

@@ -1,6 +1,6 @@
 //! Loading SBOM documents (CycloneDX, SPDX) and their components.
 
-use super::stage::{copy_in, json_text, RawJsonb, Row};
+use super::stage::{copy_in, json_text, move_batch, BatchSql, RawJsonb, Row};
 use super::{Entry, ImportError, LoadContext, Loaded};
 use crate::formats::{self, Component};
 use crate::versions::Ecosystem;
@@ -209,13 +209,15 @@ fn flush(
         }),
     )
     .map_err(ctx.db("staging components"))?;
-    let staged_unique: i64 = tx
-        .query_one("SELECT count(DISTINCT content_hash) FROM stage_sbom", &[])
-        .map_err(ctx.db("counting staged SBOMs"))?
-        .get(0);
-    let new: u64 = tx
-        .execute(
-            "WITH ins AS (
+    let c = move_batch(
+        tx,
+        ctx,
+        &BatchSql {
+            stage: "stage_sbom",
+            children: "stage_component",
+            new: "new_sbom",
+            doc_type: "sbom",
+            insert_documents: "WITH ins AS (
                INSERT INTO sbom_document (tenant_id, content_hash, artifact_purl, doc, raw, first_import_id, supersedes_id)
                SELECT DISTINCT ON (s.content_hash) $1, s.content_hash, s.artifact_purl, s.doc, s.raw, $2,
                       (SELECT d.id FROM sbom_document d WHERE d.tenant_id = $1 AND d.artifact_purl = s.artifact_purl
@@ -224,28 +226,16 @@ fn flush(
                ON CONFLICT (tenant_id, content_hash) DO NOTHING
                RETURNING id, content_hash)
              INSERT INTO new_sbom SELECT id, content_hash FROM ins",
-            &[&ctx.tenant, &ctx.import_id],
-        )
-        .map_err(ctx.db("inserting SBOM documents"))?;
-    let components = tx
-        .execute(
-            "INSERT INTO sbom_component (tenant_id, sbom_id, ordinal, bom_ref, name, version, purl, package_purl, ecosystem, package_name)
+            insert_children: "INSERT INTO sbom_component (tenant_id, sbom_id, ordinal, bom_ref, name, version, purl, package_purl, ecosystem, package_name)
              SELECT $1, n.id, c.ordinal, c.bom_ref, c.name, c.version, c.purl, c.package_purl, c.ecosystem, c.package_name
              FROM stage_component c JOIN new_sbom n USING (content_hash)",
-            &[&ctx.tenant],
-        )
-        .map_err(ctx.db("inserting components"))?;
-    tx.execute(
-        "INSERT INTO bundle_document (tenant_id, import_id, path, doc_type, content_hash)
-         SELECT $1, $2, path, 'sbom', content_hash FROM stage_sbom",
-        &[&ctx.tenant, &ctx.import_id],
-    )
-    .map_err(ctx.db("linking documents to the bundle"))?;
-    tx.batch_execute("TRUNCATE stage_sbom, stage_component, new_sbom")
-        .map_err(ctx.db("clearing staging tables"))?;
-    loaded.documents.new += new;
-    loaded.documents.existing += staged_unique as u64 - new;
-    loaded.components += components;
+            after: None,
+            what: "SBOM documents",
+        },
+    )?;
+    loaded.documents.new += c.new;
+    loaded.documents.existing += c.existing;
+    loaded.components += c.children;
     docs.clear();
     comps.clear();
     Ok(())

@@ -72,3 +72,75 @@ pub fn is_yaml(raw: &[u8]) -> bool {
         Some(b'{') | Some(b'[')
     )
 }
+
+/// The set-based second half of a batch, the same for every document kind: count the staged
+/// documents, insert the new ones (`insert_documents` fills the `new` table from `INSERT ...
+/// RETURNING id, content_hash`, with `$1` the tenant and `$2` the import id), insert the child
+/// rows of the new documents (`insert_children`, `$1` the tenant), run `after` (kind-specific
+/// projections), link every staged document to the bundle, and clear the staging tables.
+pub(crate) struct BatchSql<'a> {
+    /// Staging table of the documents (`content_hash`, `path`, ...).
+    pub stage: &'a str,
+    /// Staging table of their child rows.
+    pub children: &'a str,
+    /// Table receiving `(id, content_hash, ...)` of the documents this batch inserted.
+    pub new: &'a str,
+    /// `bundle_document.doc_type`.
+    pub doc_type: &'a str,
+    pub insert_documents: &'a str,
+    pub insert_children: &'a str,
+    /// A statement run after the children (`$1` the tenant), e.g. the current-version projection.
+    pub after: Option<(&'a str, &'a str)>,
+    /// What the documents are, for error messages ("SBOM documents").
+    pub what: &'a str,
+}
+
+/// What a batch stored.
+pub(crate) struct BatchCounts {
+    pub new: u64,
+    pub existing: u64,
+    pub children: u64,
+}
+
+pub(crate) fn move_batch(
+    tx: &mut postgres::Transaction<'_>,
+    ctx: &super::LoadContext<'_>,
+    sql: &BatchSql<'_>,
+) -> Result<BatchCounts, super::ImportError> {
+    let staged_unique: i64 = tx
+        .query_one(
+            &format!("SELECT count(DISTINCT content_hash) FROM {}", sql.stage),
+            &[],
+        )
+        .map_err(ctx.db(&format!("counting staged {}", sql.what)))?
+        .get(0);
+    let new = tx
+        .execute(sql.insert_documents, &[&ctx.tenant, &ctx.import_id])
+        .map_err(ctx.db(&format!("inserting {}", sql.what)))?;
+    let children = tx
+        .execute(sql.insert_children, &[&ctx.tenant])
+        .map_err(ctx.db(&format!("inserting the rows extracted from {}", sql.what)))?;
+    if let Some((statement, what)) = sql.after {
+        tx.execute(statement, &[&ctx.tenant])
+            .map_err(ctx.db(what))?;
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO bundle_document (tenant_id, import_id, path, doc_type, content_hash)
+             SELECT $1, $2, path, '{}', content_hash FROM {}",
+            sql.doc_type, sql.stage
+        ),
+        &[&ctx.tenant, &ctx.import_id],
+    )
+    .map_err(ctx.db("linking documents to the bundle"))?;
+    tx.batch_execute(&format!(
+        "TRUNCATE {}, {}, {}",
+        sql.stage, sql.children, sql.new
+    ))
+    .map_err(ctx.db("clearing staging tables"))?;
+    Ok(BatchCounts {
+        new,
+        existing: staged_unique as u64 - new,
+        children,
+    })
+}

@@ -1,6 +1,6 @@
 //! Loading VEX documents (OpenVEX, CycloneDX VEX, CSAF VEX) and their statements.
 
-use super::stage::{copy_in, json_text, RawJsonb, Row};
+use super::stage::{copy_in, json_text, move_batch, BatchSql, RawJsonb, Row};
 use super::{Entry, ImportError, LoadContext, Loaded};
 use crate::formats::{self, VexFormat};
 use postgres::types::Type;
@@ -189,43 +189,33 @@ fn flush(
         }),
     )
     .map_err(ctx.db("staging VEX statements"))?;
-    let staged_unique: i64 = tx
-        .query_one("SELECT count(DISTINCT content_hash) FROM stage_vex", &[])
-        .map_err(ctx.db("counting staged VEX documents"))?
-        .get(0);
-    let new = tx
-        .execute(
-            "WITH ins AS (
+    let c = move_batch(
+        tx,
+        ctx,
+        &BatchSql {
+            stage: "stage_vex",
+            children: "stage_statement",
+            new: "new_vex",
+            doc_type: "vex",
+            insert_documents: "WITH ins AS (
                INSERT INTO vex_document (tenant_id, content_hash, format, doc, raw, first_import_id)
                SELECT DISTINCT ON (content_hash) $1, content_hash, format, doc, raw, $2
                FROM stage_vex ORDER BY content_hash, path
                ON CONFLICT (tenant_id, content_hash) DO NOTHING
                RETURNING id, content_hash)
              INSERT INTO new_vex SELECT id, content_hash FROM ins",
-            &[&ctx.tenant, &ctx.import_id],
-        )
-        .map_err(ctx.db("inserting VEX documents"))?;
-    let statements = tx
-        .execute(
-            "INSERT INTO vex_statement (tenant_id, vex_id, ordinal, vulnerability_id, aliases, product_purl, component_purl,
+            insert_children: "INSERT INTO vex_statement (tenant_id, vex_id, ordinal, vulnerability_id, aliases, product_purl, component_purl,
                                         status, justification, impact_statement, action_statement, statement_time)
              SELECT $1, n.id, s.ordinal, s.vulnerability_id, s.aliases, s.product_purl, s.component_purl, s.status,
                     s.justification, s.impact_statement, s.action_statement, s.statement_time
              FROM stage_statement s JOIN new_vex n USING (content_hash)",
-            &[&ctx.tenant],
-        )
-        .map_err(ctx.db("inserting VEX statements"))?;
-    tx.execute(
-        "INSERT INTO bundle_document (tenant_id, import_id, path, doc_type, content_hash)
-         SELECT $1, $2, path, 'vex', content_hash FROM stage_vex",
-        &[&ctx.tenant, &ctx.import_id],
-    )
-    .map_err(ctx.db("linking documents to the bundle"))?;
-    tx.batch_execute("TRUNCATE stage_vex, stage_statement, new_vex")
-        .map_err(ctx.db("clearing staging tables"))?;
-    loaded.documents.new += new;
-    loaded.documents.existing += staged_unique as u64 - new;
-    loaded.vex_statements += statements;
+            after: None,
+            what: "VEX documents",
+        },
+    )?;
+    loaded.documents.new += c.new;
+    loaded.documents.existing += c.existing;
+    loaded.vex_statements += c.children;
     docs.clear();
     stmts.clear();
     Ok(())
