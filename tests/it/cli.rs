@@ -122,3 +122,36 @@ fn closed_stdout_is_not_a_panic() {
     child.wait().unwrap();
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `--help` of every command is pinned in `tests/it/help/`; rewrite them after an intended change
+/// with `STELLA_UPDATE_SNAPSHOTS=1 cargo test --test it cli::help_is_snapshotted`.
+#[test]
+fn help_is_snapshotted() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/help");
+    let update = std::env::var("STELLA_UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1");
+    let mut stale = Vec::new();
+    let mut all: Vec<Vec<&str>> = vec![vec![]];
+    all.extend(COMMANDS.iter().map(|c| c.to_vec()));
+    for c in all {
+        let mut args = c.clone();
+        args.push("--help");
+        let out = stella_env(&args, &[("COLUMNS", "100")]);
+        assert_exit(&out, 0);
+        let name = if c.is_empty() {
+            "stella-bundle".to_string()
+        } else {
+            c.join("-")
+        };
+        let file = dir.join(format!("{name}.txt"));
+        if update {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&file, &out.stdout).unwrap();
+        } else if std::fs::read(&file).ok().as_deref() != Some(&out.stdout[..]) {
+            stale.push(name);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "help changed for {stale:?}: review, then rerun with STELLA_UPDATE_SNAPSHOTS=1"
+    );
+}

@@ -12,6 +12,7 @@ mod db_migrate;
 mod events;
 mod export;
 mod import;
+mod json_contract;
 mod queue;
 mod replay;
 mod report;
