@@ -520,11 +520,12 @@ pub(crate) fn write_padding<W: Write>(w: &mut W, size: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// Hashes and counts what goes to the file.
-struct HashWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
+/// Hashes and counts what goes through it (the bundle file, or one entry's body); used by the
+/// snapshot writer too.
+pub(crate) struct HashWriter<W> {
+    pub(crate) inner: W,
+    pub(crate) hasher: Sha256,
+    pub(crate) count: u64,
 }
 
 impl<W: Write> Write for HashWriter<W> {

@@ -5,7 +5,7 @@
 //! were signed before it is accepted.
 
 use super::error::ExportError;
-use crate::bundle::create::{write_header, write_padding, ZSTD_LEVEL, ZSTD_WINDOW_LOG};
+use crate::bundle::create::{write_header, write_padding, HashWriter, ZSTD_LEVEL, ZSTD_WINDOW_LOG};
 use crate::bundle::path::ENVELOPE_NAME;
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -84,7 +84,7 @@ pub(crate) fn write_bundle(
         match &p.body {
             Body::Inline(bytes) => enc.write_all(bytes).map_err(&w_err)?,
             Body::Stream => {
-                let mut check = CheckWriter {
+                let mut check = HashWriter {
                     inner: &mut enc,
                     hasher: Sha256::new(),
                     count: 0,
@@ -124,42 +124,4 @@ pub(crate) fn write_bundle(
         let _ = d.sync_all();
     }
     Ok(Written { sha256, size })
-}
-
-/// Hashes and counts what goes to the file.
-struct HashWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W: Write> Write for HashWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Hashes and counts one streamed entry body on its way into the archive.
-struct CheckWriter<'a, W: Write> {
-    inner: &'a mut W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W: Write> Write for CheckWriter<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
