@@ -57,9 +57,14 @@ impl DbTarget {
             DbTarget::Embedded { home, listen, port } => {
                 let cluster = Self::cluster(home)?;
                 let user = cluster.server_user().clone();
+                // Refuse before creating anything when the server user could not enter the home.
+                if let Some(parent) = home.root().parent() {
+                    user.check_reachable(parent)?;
+                }
                 std::fs::create_dir_all(home.root())
                     .map_err(|e| crate::pg::PgError::io("create", home.root(), e))?;
                 user.allow_traverse(home.root())?;
+                user.check_reachable(home.root())?;
                 user.own_dir(&home.wal_archive(), 0o700)?;
                 // The server runs `HOME/bin/stella-bundle wal push` as its archive_command.
                 crate::backup::install::install_self(home).map_err(|e| DbError::Query {

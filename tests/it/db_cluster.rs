@@ -258,3 +258,28 @@ fn usage_errors_exit_2() {
     assert_exit(&stella(&["db", "frobnicate"]), 2);
     assert_exit(&stella(&["--tenant", "", "db", "status"]), 2);
 }
+
+#[test]
+fn home_the_server_user_cannot_enter_is_refused_before_anything_is_created() {
+    if !nix::unistd::Uid::effective().is_root() {
+        return; // only root switches to another server user
+    }
+    let root = scratch_dir("stella-private-");
+    let private = root.join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let home = private.join("a/b/stella");
+    let out = run(&home, &["db", "start"]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot reach") && err.contains(private.to_str().unwrap()),
+        "{err}"
+    );
+    assert!(err.contains("chmod o+x"), "says what to do: {err}");
+    assert_eq!(
+        std::fs::read_dir(&private).unwrap().count(),
+        0,
+        "nothing created"
+    );
+}
