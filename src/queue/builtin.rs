@@ -181,7 +181,6 @@ impl super::registry::JobHandler for ScanJob {
                 self.manifest_dir.display()
             ))
         })?;
-        let scan_id_hint = format!("job-{}", job.id);
         let req = crate::scan::ScanRequest {
             artifacts: &artifacts,
             key: &key,
@@ -190,7 +189,6 @@ impl super::registry::JobHandler for ScanJob {
             no_wait: false,
             archive_wait: Duration::from_secs(60),
         };
-        let _ = scan_id_hint;
         match crate::scan::run(ctx.client, &tenant, &req) {
             Ok(o) => {
                 tracing::info!(
