@@ -151,7 +151,6 @@ pub fn bundle(ctx: &Context, cmd: BundleCommand) -> Result<Report, Error> {
                 made.size,
                 made.keyid
             );
-            let _ = ctx;
             Ok(Report::ok(
                 serde_json::json!({
                     "file": made.path, "sha256": made.sha256, "size": made.size, "keyid": made.keyid,
