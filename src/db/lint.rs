@@ -107,6 +107,14 @@ fn core(r: &Relation) -> bool {
     r.class.as_deref() != Some("system")
 }
 
+/// Whether a catalog predicate (a query returning one boolean, `$1` the relation's oid) holds.
+fn holds(client: &mut postgres::Client, sql: &str, oid: u32, what: &str) -> Result<bool, DbError> {
+    Ok(client
+        .query_one(sql, &[&oid])
+        .map_err(|e| DbError::query(what, e))?
+        .get(0))
+}
+
 fn check_classes(rels: &[Relation], v: &mut Vec<Violation>) {
     for r in rels {
         match r.class.as_deref() {
@@ -200,27 +208,15 @@ fn check_document_hash_unique(
         .iter()
         .filter(|r| r.class.as_deref() == Some("source_of_truth") && !r.is_partition)
     {
-        let has_doc: bool = client
-            .query_one(
-                "SELECT count(*) = 2 FROM pg_attribute WHERE attrelid = $1 AND attname IN ('content_hash', 'doc') AND NOT attisdropped",
-                &[&r.oid],
-            )
-            .map_err(|e| DbError::query("reading columns", e))?
-            .get(0);
+        let has_doc: bool = holds(client, "SELECT count(*) = 2 FROM pg_attribute WHERE attrelid = $1 AND attname IN ('content_hash', 'doc') AND NOT attisdropped", r.oid, "reading columns")?;
         if !has_doc {
             continue;
         }
-        let ok: bool = client
-            .query_one(
-                "SELECT EXISTS (
+        let ok: bool = holds(client, "SELECT EXISTS (
                    SELECT 1 FROM pg_index i
                    WHERE i.indrelid = $1 AND i.indisunique AND i.indpred IS NULL AND i.indnkeyatts = 2
                      AND (SELECT attname FROM pg_attribute WHERE attrelid = $1 AND attnum = i.indkey[0]) = 'tenant_id'
-                     AND (SELECT attname FROM pg_attribute WHERE attrelid = $1 AND attnum = i.indkey[1]) = 'content_hash')",
-                &[&r.oid],
-            )
-            .map_err(|e| DbError::query("reading indexes", e))?
-            .get(0);
+                     AND (SELECT attname FROM pg_attribute WHERE attrelid = $1 AND attnum = i.indkey[1]) = 'content_hash')", r.oid, "reading indexes")?;
         if !ok {
             v.push(Violation {
                 rule: "document-hash-unique",
@@ -239,24 +235,12 @@ fn check_queue_ready_index(
     v: &mut Vec<Violation>,
 ) -> Result<(), DbError> {
     for r in rels.iter().filter(|r| r.class.as_deref() == Some("queue")) {
-        let has_status: bool = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1 AND attname = 'status' AND NOT attisdropped)",
-                &[&r.oid],
-            )
-            .map_err(|e| DbError::query("reading columns", e))?
-            .get(0);
+        let has_status: bool = holds(client, "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1 AND attname = 'status' AND NOT attisdropped)", r.oid, "reading columns")?;
         if !has_status {
             continue;
         }
-        let ok: bool = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = $1 AND i.indpred IS NOT NULL
-                                AND pg_get_expr(i.indpred, i.indrelid) LIKE '%ready%')",
-                &[&r.oid],
-            )
-            .map_err(|e| DbError::query("reading indexes", e))?
-            .get(0);
+        let ok: bool = holds(client, "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = $1 AND i.indpred IS NOT NULL
+                                AND pg_get_expr(i.indpred, i.indrelid) LIKE '%ready%')", r.oid, "reading indexes")?;
         if !ok {
             v.push(Violation {
                 rule: "queue-ready-index",
@@ -275,14 +259,13 @@ fn check_matview_unique(
     v: &mut Vec<Violation>,
 ) -> Result<(), DbError> {
     for r in rels.iter().filter(|r| r.kind == b'm' as i8) {
-        let ok: bool = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = $1 AND i.indisunique
+        let ok: bool = holds(
+            client,
+            "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = $1 AND i.indisunique
                                 AND i.indpred IS NULL AND i.indexprs IS NULL)",
-                &[&r.oid],
-            )
-            .map_err(|e| DbError::query("reading indexes", e))?
-            .get(0);
+            r.oid,
+            "reading indexes",
+        )?;
         if !ok {
             v.push(Violation {
                 rule: "matview-unique-index",
@@ -311,14 +294,8 @@ fn check_event_partitions(
             });
             continue;
         }
-        let brin: bool = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-                                JOIN pg_am am ON am.oid = c.relam WHERE i.indrelid = $1 AND am.amname = 'brin')",
-                &[&r.oid],
-            )
-            .map_err(|e| DbError::query("reading indexes", e))?
-            .get(0);
+        let brin: bool = holds(client, "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                                JOIN pg_am am ON am.oid = c.relam WHERE i.indrelid = $1 AND am.amname = 'brin')", r.oid, "reading indexes")?;
         if !brin {
             v.push(Violation {
                 rule: "event-brin",
