@@ -134,6 +134,36 @@ fn audit_story_replays_each_scan_exactly() {
     std::fs::write(&tampered, bytes).unwrap();
     assert_exit(&h(&["replay", tampered.to_str().unwrap()]), 3);
 
+    // A validly signed manifest naming an SBOM the database never had: the scan cannot be
+    // reproduced (exit 4), the missing input is named, and nothing is written.
+    let mut statement: serde_json::Value = serde_json::from_slice(&base64_decode(
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(&s1).unwrap()).unwrap()
+            ["payload"]
+            .as_str()
+            .unwrap(),
+    ))
+    .unwrap();
+    statement["predicate"]["inputs"]["sboms"][0]["content_hash"] =
+        serde_json::json!("00".repeat(32));
+    let payload = serde_json::to_vec(&statement).unwrap();
+    let forged =
+        stella_bundle::bundle::Envelope::sign("application/vnd.in-toto+json", &payload, &site.key);
+    let unknown_input = work.join("unknown-input.json");
+    std::fs::write(&unknown_input, forged.to_json()).unwrap();
+    let archive_before = archive_listing(&home);
+    let missing_input = h(&["replay", unknown_input.to_str().unwrap()]);
+    assert_exit(&missing_input, 4);
+    assert!(
+        stderr(&missing_input).contains(&format!("SBOM {}", "00".repeat(32))),
+        "{}",
+        stderr(&missing_input)
+    );
+    assert_eq!(
+        archive_listing(&home),
+        archive_before,
+        "nothing written to the archive"
+    );
+
     // A manifest signed by a key nobody trusts: exit 3.
     let stranger = test_key(99);
     let other = work.join("other.json");
