@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use super::error::VerifyError;
 use super::keys::PrivateKey;
 use super::limits::MAX_SIGNATURES;
-use super::statement::canonical_json;
 use super::trust::TrustSet;
 
 /// The in-toto payload type.
@@ -76,12 +75,11 @@ impl Envelope {
         }
     }
 
-    /// Deterministic JSON (sorted keys, compact, no trailing newline).
+    /// Deterministic JSON (sorted keys, compact, no trailing newline). The struct fields are
+    /// declared in key order, so serde's compact output is already canonical; writing it
+    /// directly avoids three copies of a large payload in a `serde_json::Value` tree.
     pub fn to_json(&self) -> Vec<u8> {
-        match serde_json::to_value(self) {
-            Ok(v) => canonical_json(&v),
-            Err(_) => Vec::new(), // plain strings always serialize
-        }
+        serde_json::to_vec(self).unwrap_or_default() // plain strings always serialize
     }
 
     /// Parses envelope JSON.
@@ -174,5 +172,30 @@ fn check_signature(s: &EnvelopeSignature, msg: &[u8], trust: &TrustSet) -> Optio
     } else {
         let k = trust.get(&s.keyid)?;
         k.verify(msg, &sig).then(|| k.keyid().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::statement::to_canonical_json;
+
+    #[test]
+    fn direct_json_is_the_canonical_form() {
+        let env = Envelope {
+            payload: "eyJhIjoxfQ==".into(),
+            payload_type: "application/vnd.in-toto+json".into(),
+            signatures: vec![
+                EnvelopeSignature {
+                    keyid: "k\u{e9}y \"1\"".into(),
+                    sig: "c2ln".into(),
+                },
+                EnvelopeSignature {
+                    keyid: String::new(),
+                    sig: "\u{1}".into(),
+                },
+            ],
+        };
+        assert_eq!(env.to_json(), to_canonical_json(&env).unwrap());
     }
 }

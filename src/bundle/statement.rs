@@ -113,9 +113,32 @@ impl<P: Serialize> Statement<P> {
         }
     }
 
-    /// Deterministic JSON bytes: what gets signed.
+    /// Deterministic JSON bytes: what gets signed. The same bytes as [`to_canonical_json`]
+    /// (keys in byte order: `_type`, `predicate`, `predicateType`, `subject`), but the subject
+    /// list (one element per bundle entry, tens of thousands in a large snapshot) is written
+    /// directly instead of through a `serde_json::Value` tree.
     pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
-        to_canonical_json(self)
+        let mut out = Vec::with_capacity(256 + self.subject.len() * 144);
+        out.extend_from_slice(b"{\"_type\":");
+        serde_json::to_writer(&mut out, &self.type_)?;
+        out.extend_from_slice(b",\"predicate\":");
+        out.extend_from_slice(&to_canonical_json(&self.predicate)?);
+        out.extend_from_slice(b",\"predicateType\":");
+        serde_json::to_writer(&mut out, &self.predicate_type)?;
+        out.extend_from_slice(b",\"subject\":[");
+        for (i, s) in self.subject.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            // A BTreeMap serializes its keys in byte order, as canonical JSON wants.
+            out.extend_from_slice(b"{\"digest\":");
+            serde_json::to_writer(&mut out, &s.digest)?;
+            out.extend_from_slice(b",\"name\":");
+            serde_json::to_writer(&mut out, &s.name)?;
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+        Ok(out)
     }
 }
 
@@ -252,4 +275,35 @@ pub fn parse_bundle_statement(payload: &[u8]) -> Result<BundleStatement, VerifyE
         prev = Some(&s.name);
     }
     Ok(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_statement_json_is_the_canonical_form() {
+        let mut odd = Subject::sha256("data/\u{e9}t\u{e9} \"q\"\\.json", "ab".repeat(32));
+        odd.digest.insert("sha512".into(), "cd".repeat(64));
+        let st = Statement::new(
+            vec![
+                Subject::sha256("data/b.json", "00".repeat(32)),
+                odd,
+                Subject::sha256("data/a\u{1}.json", "ff".repeat(32)),
+            ],
+            BUNDLE_PREDICATE_TYPE,
+            BundlePredicate {
+                kind: Kind::Snapshot,
+                source: "s".into(),
+                created: "2026-01-01T00:00:00Z".into(),
+                tenant: None,
+                producer: PRODUCER.into(),
+                sequence: Some(7),
+                base: Some("ee".repeat(32)),
+            },
+        );
+        assert_eq!(st.to_json().unwrap(), to_canonical_json(&st).unwrap());
+        let empty = Statement::new(vec![], "urn:x", serde_json::json!({"z": 1, "a": [2]}));
+        assert_eq!(empty.to_json().unwrap(), to_canonical_json(&empty).unwrap());
+    }
 }

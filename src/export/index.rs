@@ -15,16 +15,16 @@ pub const VERIFY_PATH: &str = "data/VERIFY.txt";
 /// The whole index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotIndex {
-    /// Always [`INDEX_FORMAT`].
-    pub format: String,
-    /// The tenant name (as in `predicate.tenant`).
-    pub tenant: String,
     /// sha256 of the base snapshot for a delta, else null (as in `predicate.base`).
     pub base: Option<String>,
-    /// The original imports (never snapshot imports), sorted by `bundle_sha256`.
-    pub imports: Vec<IndexImport>,
     /// The documents this bundle carries, sorted by `path`.
     pub documents: Vec<IndexDocument>,
+    /// Always [`INDEX_FORMAT`].
+    pub format: String,
+    /// The original imports (never snapshot imports), sorted by `bundle_sha256`.
+    pub imports: Vec<IndexImport>,
+    /// The tenant name (as in `predicate.tenant`).
+    pub tenant: String,
 }
 
 /// One original import, as signed by its producer.
@@ -32,54 +32,56 @@ pub struct SnapshotIndex {
 pub struct IndexImport {
     /// sha256 of the original bundle file.
     pub bundle_sha256: String,
-    /// feed, sbom or vex.
-    pub kind: String,
-    /// The signed `predicate.source`.
-    pub source: String,
-    /// The signed `predicate.sequence`.
-    pub sequence: Option<i64>,
     /// The signed `predicate.created` (RFC3339 UTC).
     pub created: String,
+    /// The documents the bundle brought, sorted by `path`.
+    pub documents: Vec<ImportDocument>,
+    /// Entry holding the original DSSE envelope, exactly as signed.
+    pub envelope: String,
+    /// feed, sbom or vex.
+    pub kind: String,
+    /// The signed `predicate.sequence`.
+    pub sequence: Option<i64>,
     /// The key id whose signature was trusted at import.
     pub signer_keyid: String,
     /// Size of the original bundle file in bytes.
     pub size_bytes: i64,
-    /// Entry holding the original DSSE envelope, exactly as signed.
-    pub envelope: String,
-    /// The documents the bundle brought, sorted by `path`.
-    pub documents: Vec<ImportDocument>,
+    /// The signed `predicate.source`.
+    pub source: String,
 }
 
 /// A document as the original bundle named it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportDocument {
+    /// sha256 hex of its bytes.
+    pub content_hash: String,
     /// Its path in the original bundle.
     pub path: String,
     /// sbom, vex or advisory.
     #[serde(rename = "type")]
     pub doc_type: String,
-    /// sha256 hex of its bytes.
-    pub content_hash: String,
 }
 
 /// A document carried by this snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexDocument {
+    /// sha256 hex of its bytes (also its entry digest).
+    pub content_hash: String,
     /// Its entry path here, e.g. `data/sbom/<content_hash>.json`.
     pub path: String,
+    /// Size in bytes.
+    pub size: i64,
     /// sbom, vex, advisory or scan_manifest.
     #[serde(rename = "type")]
     pub doc_type: String,
-    /// sha256 hex of its bytes (also its entry digest).
-    pub content_hash: String,
-    /// Size in bytes.
-    pub size: i64,
 }
 
 impl SnapshotIndex {
-    /// Canonical JSON bytes.
+    /// Canonical JSON bytes. Every struct here declares its fields in key order (a test checks
+    /// the result against the generic canonical writer), so serde's compact output is already
+    /// canonical and is written without a `serde_json::Value` tree of the whole index.
     pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
-        crate::bundle::statement::to_canonical_json(self)
+        serde_json::to_vec(self)
     }
 }
 
@@ -139,3 +141,49 @@ library only), sha256sum and OpenSSL 3.
 
 Or, with stella-bundle: stella-bundle verify --trust exporter.pub SNAPSHOT.tar.zst
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_index_json_is_the_canonical_form() {
+        let doc = |p: &str| ImportDocument {
+            path: p.into(),
+            doc_type: "sbom".into(),
+            content_hash: "ab".repeat(32),
+        };
+        let index = SnapshotIndex {
+            format: INDEX_FORMAT.into(),
+            tenant: "t\u{e9}\"x".into(),
+            base: None,
+            imports: vec![IndexImport {
+                bundle_sha256: "cd".repeat(32),
+                kind: "sbom".into(),
+                source: "apps".into(),
+                sequence: Some(3),
+                created: "2026-01-01T00:00:00Z".into(),
+                signer_keyid: "ef".repeat(32),
+                size_bytes: 42,
+                envelope: envelope_path(&"cd".repeat(32)),
+                documents: vec![doc("data/a.json"), doc("data/\u{1}b.json")],
+            }],
+            documents: vec![IndexDocument {
+                path: document_path("advisory", &"01".repeat(32), true),
+                doc_type: "advisory".into(),
+                content_hash: "01".repeat(32),
+                size: 9,
+            }],
+        };
+        let canonical = crate::bundle::statement::to_canonical_json(&index).unwrap();
+        assert_eq!(index.to_bytes().unwrap(), canonical);
+        let with_base = SnapshotIndex {
+            base: Some("99".repeat(32)),
+            ..index
+        };
+        assert_eq!(
+            with_base.to_bytes().unwrap(),
+            crate::bundle::statement::to_canonical_json(&with_base).unwrap()
+        );
+    }
+}

@@ -40,8 +40,12 @@ use writer::{Body, Planned};
 
 /// The `predicate.source` of every snapshot.
 pub const SNAPSHOT_SOURCE: &str = "stella-export";
-/// Rows fetched per round trip while streaming bodies.
-const FETCH_ROWS: i32 = 16;
+/// Bytes of document bodies asked for per round trip while streaming (the row count of each
+/// FETCH is chosen from the planned sizes of the next entries, so small OSV records come in
+/// large batches and big SBOMs a few at a time; memory stays bounded by this budget).
+const FETCH_BYTES: u64 = 4 << 20;
+/// Most rows per FETCH, whatever their size.
+const FETCH_MAX_ROWS: usize = 4096;
 
 /// What `--since` names.
 #[derive(Debug, Clone)]
@@ -129,6 +133,13 @@ impl Cat {
     }
 }
 
+/// Where a streamed entry's body is read from: its table and key (content hash, or the bundle
+/// sha256 for an original import's envelope).
+struct Source {
+    cat: Cat,
+    key: [u8; 32],
+}
+
 /// What a base chain already holds.
 #[derive(Default)]
 struct BaseContent {
@@ -179,8 +190,7 @@ pub fn export(
     };
     let created = format_created(&newest);
     let mut imports: BTreeMap<String, IndexImport> = BTreeMap::new();
-    let mut planned: Vec<Planned> = Vec::new();
-    let mut keys: BTreeMap<String, (Cat, Vec<u8>)> = BTreeMap::new();
+    let mut planned: Vec<Planned<Source>> = Vec::new();
     for r in &rows {
         let sha: String = r.get(0);
         if excluded.imports.contains(&sha) {
@@ -191,9 +201,11 @@ pub fn export(
             name: env_path.clone(),
             size: r.get::<_, i32>(8) as u64,
             sha256: r.get(7),
-            body: Body::Stream,
+            body: Body::Stream(Source {
+                cat: Cat::Import,
+                key: hash_bytes(&sha, req.out)?,
+            }),
         });
-        keys.insert(env_path.clone(), (Cat::Import, hex_bytes(&sha)));
         imports.insert(
             sha.clone(),
             IndexImport {
@@ -279,9 +291,11 @@ pub fn export(
             name: path.clone(),
             size: size as u64,
             sha256: hash.clone(),
-            body: Body::Stream,
+            body: Body::Stream(Source {
+                cat,
+                key: hash_bytes(&hash, req.out)?,
+            }),
         });
-        keys.insert(path.clone(), (cat, hex_bytes(&hash)));
         documents.push(IndexDocument {
             path,
             doc_type: cat.doc_type().to_string(),
@@ -305,8 +319,9 @@ pub fn export(
         message: format!("cannot serialize the index: {e}"),
     })?;
     drop(index);
+    let index_sha256 = hex::encode(Sha256::digest(&index_bytes));
     for (name, bytes) in [
-        (INDEX_PATH, index_bytes.clone()),
+        (INDEX_PATH, index_bytes),
         (VERIFY_PATH, VERIFY_TEXT.as_bytes().to_vec()),
     ] {
         planned.push(Planned {
@@ -356,7 +371,6 @@ pub fn export(
     }
     let mut streamer = Streamer {
         tenant: tenant.id,
-        keys: &keys,
         planned: &planned,
         current: None,
         out: req.out,
@@ -366,7 +380,7 @@ pub fn export(
         &envelope,
         &planned,
         newest.timestamp().max(0) as u64,
-        &mut |p, w| streamer.stream(&mut tx, p, w),
+        |i, source, w| streamer.stream(&mut tx, i, source, w),
     )?;
     drop(streamer);
     tx.commit()
@@ -374,7 +388,17 @@ pub fn export(
 
     // 5. Remember it, so a later delta can name it by sha256.
     // Sent as text and cast by the server: no JSON tree of the whole index in this process.
-    let index_text = String::from_utf8_lossy(&index_bytes);
+    let index_bytes = planned
+        .iter()
+        .find_map(|p| match &p.body {
+            Body::Inline(bytes) if p.name == INDEX_PATH && p.sha256 == index_sha256 => Some(bytes),
+            _ => None,
+        })
+        .ok_or_else(|| ExportError::Inconsistent {
+            out: req.out.to_path_buf(),
+            message: format!("{INDEX_PATH} vanished from the plan"),
+        })?;
+    let index_text = String::from_utf8_lossy(index_bytes);
     client
         .execute(
             "INSERT INTO snapshot_index (tenant_id, bundle_sha256, base_sha256, origin, index)
@@ -403,57 +427,68 @@ pub fn export(
 /// Streams bodies in entry order through one portal per table.
 struct Streamer<'a> {
     tenant: uuid::Uuid,
-    keys: &'a BTreeMap<String, (Cat, Vec<u8>)>,
-    planned: &'a [Planned],
+    planned: &'a [Planned<Source>],
     current: Option<(Cat, postgres::Portal, VecDeque<postgres::Row>)>,
     out: &'a Path,
 }
 
 impl Streamer<'_> {
+    /// Writes the body of `planned[index]`, read from `source`.
     fn stream(
         &mut self,
         tx: &mut postgres::Transaction<'_>,
-        p: &Planned,
+        index: usize,
+        source: &Source,
         w: &mut dyn Write,
     ) -> Result<(), ExportError> {
         let inconsistent = |message: String| ExportError::Inconsistent {
             out: self.out.to_path_buf(),
             message,
         };
-        let Some((cat, key)) = self.keys.get(&p.name) else {
-            return Err(inconsistent(format!("no source for entry {}", p.name)));
+        let cat = source.cat;
+        // Entries of this table from here on, in entry order (= key order: within a table the
+        // names differ only by the hash).
+        let same_table = || {
+            self.planned[index..].iter().filter_map(|q| match &q.body {
+                Body::Stream(s) if s.cat == cat => Some((q.size, &s.key)),
+                _ => None,
+            })
         };
-        if self.current.as_ref().map(|c| c.0) != Some(*cat) {
-            // Keys of this table, in entry order (= key order: names differ only by the hash).
-            let wanted: Vec<Vec<u8>> = self
-                .planned
-                .iter()
-                .filter_map(|q| self.keys.get(&q.name))
-                .filter(|(c, _)| c == cat)
-                .map(|(_, k)| k.clone())
-                .collect();
+        if self.current.as_ref().map(|c| c.0) != Some(cat) {
+            let wanted: Vec<&[u8]> = same_table().map(|(_, k)| k.as_slice()).collect();
             let portal = tx
                 .bind(cat.body_sql(), &[&self.tenant, &wanted])
                 .map_err(ExportError::db("opening a document cursor"))?;
-            self.current = Some((*cat, portal, VecDeque::new()));
+            self.current = Some((cat, portal, VecDeque::new()));
         }
         let Some((_, portal, rows)) = self.current.as_mut() else {
             return Err(inconsistent("no open cursor".into()));
         };
         if rows.is_empty() {
+            // As many of the next entries as fit the byte budget (at least one).
+            let mut budget = 0u64;
+            let n = same_table()
+                .take(FETCH_MAX_ROWS)
+                .take_while(|(size, _)| {
+                    let first = budget == 0;
+                    budget += (*size).max(1);
+                    first || budget <= FETCH_BYTES
+                })
+                .count()
+                .max(1);
             rows.extend(
-                tx.query_portal(portal, FETCH_ROWS)
+                tx.query_portal(portal, n as i32)
                     .map_err(ExportError::db("reading documents"))?,
             );
         }
+        let name = &self.planned[index].name;
         let row = rows
             .pop_front()
-            .ok_or_else(|| inconsistent(format!("entry {} vanished from the database", p.name)))?;
+            .ok_or_else(|| inconsistent(format!("entry {name} vanished from the database")))?;
         let got: &[u8] = row.get(0);
-        if got != key.as_slice() {
+        if got != source.key.as_slice() {
             return Err(inconsistent(format!(
-                "entry {}: the database returned {} instead",
-                p.name,
+                "entry {name}: the database returned {} instead",
                 hex::encode(got)
             )));
         }
@@ -466,7 +501,11 @@ impl Streamer<'_> {
     }
 }
 
-fn check_limits(planned: &[Planned], limits: &Limits, out: &Path) -> Result<(), ExportError> {
+fn check_limits(
+    planned: &[Planned<Source>],
+    limits: &Limits,
+    out: &Path,
+) -> Result<(), ExportError> {
     let mut total = 0u64;
     for p in planned {
         if p.size > limits.max_entry {
@@ -494,6 +533,16 @@ fn check_limits(planned: &[Planned], limits: &Limits, out: &Path) -> Result<(), 
 
 fn hex_bytes(h: &str) -> Vec<u8> {
     hex::decode(h).unwrap_or_default()
+}
+
+/// A sha256 the database returned as hex, as 32 bytes.
+fn hash_bytes(h: &str, out: &Path) -> Result<[u8; 32], ExportError> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(h, &mut bytes).map_err(|e| ExportError::Inconsistent {
+        out: out.to_path_buf(),
+        message: format!("the database holds a malformed sha256 {h:?}: {e}"),
+    })?;
+    Ok(bytes)
 }
 
 /// Resolves `--since` to the base's sha256 and everything its chain holds.

@@ -14,19 +14,19 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Where an entry's bytes come from.
-pub(crate) enum Body {
+pub(crate) enum Body<S> {
     /// Built in memory (the index, VERIFY.txt).
     Inline(Vec<u8>),
-    /// Streamed by the caller's callback, in entry order.
-    Stream,
+    /// Streamed by the caller's callback, in entry order, from the source it names.
+    Stream(S),
 }
 
 /// One entry, planned before anything is written (its digest is signed first).
-pub(crate) struct Planned {
+pub(crate) struct Planned<S> {
     pub name: String,
     pub size: u64,
     pub sha256: String,
-    pub body: Body,
+    pub body: Body<S>,
 }
 
 /// What was written.
@@ -36,15 +36,18 @@ pub(crate) struct Written {
 }
 
 /// Writes the archive to a temp file next to `out`, then fsyncs and renames it into place.
-/// `planned` must be sorted by name bytes; `stream` is called for every `Body::Stream` entry in
-/// that order and must write exactly that entry's bytes.
-pub(crate) fn write_bundle(
+/// `planned` must be sorted by name bytes; `stream` is called with the index and source of every
+/// `Body::Stream` entry in that order and must write exactly that entry's bytes.
+pub(crate) fn write_bundle<S, F>(
     out: &Path,
     envelope: &[u8],
-    planned: &[Planned],
+    planned: &[Planned<S>],
     mtime: u64,
-    stream: &mut dyn FnMut(&Planned, &mut dyn Write) -> Result<(), ExportError>,
-) -> Result<Written, ExportError> {
+    mut stream: F,
+) -> Result<Written, ExportError>
+where
+    F: FnMut(usize, &S, &mut dyn Write) -> Result<(), ExportError>,
+{
     let dir = match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -79,17 +82,17 @@ pub(crate) fn write_bundle(
     write_header(&mut enc, ENVELOPE_NAME, envelope.len() as u64, mtime).map_err(&w_err)?;
     enc.write_all(envelope).map_err(&w_err)?;
     write_padding(&mut enc, envelope.len() as u64).map_err(&w_err)?;
-    for p in planned {
+    for (i, p) in planned.iter().enumerate() {
         write_header(&mut enc, &p.name, p.size, mtime).map_err(&w_err)?;
         match &p.body {
             Body::Inline(bytes) => enc.write_all(bytes).map_err(&w_err)?,
-            Body::Stream => {
+            Body::Stream(source) => {
                 let mut check = HashWriter {
                     inner: &mut enc,
                     hasher: Sha256::new(),
                     count: 0,
                 };
-                stream(p, &mut check)?;
+                stream(i, source, &mut check)?;
                 let (count, digest) = (check.count, hex::encode(check.hasher.finalize()));
                 if count != p.size || digest != p.sha256 {
                     return Err(ExportError::Inconsistent {
