@@ -79,6 +79,16 @@ impl ServerUser {
         ] {
             cmd.env_remove(var);
         }
+        // Descriptors this process inherited without close-on-exec (a cron job's
+        // `flock LOCKFILE stella-bundle ...`, a caller's pipe) must not live on in the server:
+        // a postmaster holding a cron lock keeps it for as long as the cluster runs.
+        // SAFETY: the closure only makes raw syscalls (async-signal-safe), as pre_exec requires.
+        unsafe {
+            cmd.pre_exec(|| {
+                mark_inherited_fds_cloexec();
+                Ok(())
+            });
+        }
         if self.switch {
             cmd.uid(self.uid).gid(self.gid);
             if let Ok(Some(u)) = User::from_uid(Uid::from_raw(self.uid)) {
@@ -174,5 +184,38 @@ impl ServerUser {
 
     pub fn switches(&self) -> bool {
         self.switch
+    }
+}
+
+/// Marks every descriptor above stderr close-on-exec, in a child between fork and exec. Uses
+/// `close_range(CLOSE_RANGE_CLOEXEC)` (Linux 5.11+); older kernels get one `fcntl` per descriptor
+/// up to the soft limit. Only raw syscalls: no allocation, no locks.
+fn mark_inherited_fds_cloexec() {
+    // SAFETY: plain syscalls on integer descriptors; failures are ignored (best effort).
+    unsafe {
+        let done = libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
+        ) == 0;
+        if done {
+            return;
+        }
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur.min(1 << 16) as libc::c_int
+        } else {
+            1024
+        };
+        for fd in 3..max {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
     }
 }

@@ -283,3 +283,30 @@ fn home_the_server_user_cannot_enter_is_refused_before_anything_is_created() {
         "nothing created"
     );
 }
+
+#[test]
+fn server_started_under_a_cron_lock_does_not_keep_the_lock() {
+    // A cron line `flock LOCK stella-bundle ...` whose command starts the embedded cluster:
+    // the lock's descriptor (inherited without close-on-exec) must not live on in the server.
+    let home = new_home();
+    let lock = home.with_extension("cron.lock");
+    let out = std::process::Command::new("flock")
+        .arg(&lock)
+        .arg(bin())
+        .args(["--home", home.to_str().unwrap(), "db", "start"])
+        .output()
+        .expect("flock(1) from util-linux");
+    assert_exit(&out, 0);
+    let free = std::process::Command::new("flock")
+        .args(["-n", lock.to_str().unwrap(), "true"])
+        .status()
+        .unwrap();
+    let stop = run(&home, &["db", "stop"]);
+    assert!(
+        free.success(),
+        "the running server still holds the cron job's lock {}",
+        lock.display()
+    );
+    assert_exit(&stop, 0);
+    let _ = std::fs::remove_file(&lock);
+}
