@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { echo "usage: scripts/bench.sh db|bundles [MIB]|export [N]|scan|import [SBOMS COMPONENTS ADVISORIES]|queue|backup [SCALE]   (queue env: SECONDS_PER_RUN=6 CLIENTS='1 2 4' JOBS=3000 ROUNDS=3)" >&2; exit 2; }
+usage() { echo "usage: scripts/bench.sh db|bundles [MIB]|export [SBOMS COMPONENTS ADVISORIES]|scan|import [SBOMS COMPONENTS ADVISORIES]|queue|backup [SCALE]   (queue env: SECONDS_PER_RUN=6 CLIENTS='1 2 4' JOBS=3000 ROUNDS=3)" >&2; exit 2; }
 
 # An embedded cluster in a throwaway home (stopped and removed on exit); sets URL and B.
 start_cluster() {
@@ -437,90 +437,55 @@ timed() {
 mib_of() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 
 bench_export() {
-  local records="${1:-20000}"
+  local sboms="${1:-100}" comps="${2:-5000}" advs="${3:-50000}"
   binary
   scripts/ensure-postgres.sh >/dev/null
   W="$(mktemp -d "${BENCH_DIR:-/tmp}/stella-bench.XXXXXX")"
   chmod 711 "$W"
   H="$W/home"
   trap '"$B" --home "$H" -q db stop >/dev/null 2>&1 || true; rm -rf "$W"' EXIT
-  echo "== generating $records OSV records and importing them into a fresh embedded cluster in $W" >&2
+  echo "== the import benchmark's dataset: $sboms SBOMs x $comps components, $advs advisories, imported into a fresh embedded cluster in $W" >&2
   "$B" --home "$H" -q db start
   local URL
   URL="$("$B" --home "$H" db status --json | sed -n 's/.*"url":"\([^"]*\)".*/\1/p')"
   "$B" -q keygen --out "$W/k"
-  python3 - "$W/docs" "$records" <<'PY'
-import json, os, random, sys
-out, n = sys.argv[1], int(sys.argv[2])
-rnd = random.Random(42)
-words = "buffer overflow in parser allows remote attackers to execute arbitrary code via crafted input when handling untrusted data denial of service memory corruption".split()
-for feed in range(4):
-    d = os.path.join(out, "feed%d" % feed)
-    os.makedirs(d, exist_ok=True)
-    for i in range(feed, n, 4):
-        name = "pkg-%d" % (i % 5000)
-        rec = {
-            "schema_version": "1.6.0",
-            "id": "GEN-%07d" % i,
-            "modified": "2026-%02d-%02dT00:00:00Z" % (1 + i % 12, 1 + i % 28),
-            "published": "2025-01-01T00:00:00Z",
-            "aliases": ["CVE-2026-%05d" % i],
-            "summary": " ".join(rnd.choice(words) for _ in range(8)),
-            "details": " ".join(rnd.choice(words) for _ in range(120)),
-            "affected": [{
-                "package": {"ecosystem": "npm", "name": name, "purl": "pkg:npm/%s" % name},
-                "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "%d.%d.%d" % (1 + i % 9, i % 7, i % 13)}]}],
-                "versions": ["0.%d.0" % v for v in range(i % 10)],
-            }],
-            "references": [{"type": "ADVISORY", "url": "https://example.org/advisories/GEN-%07d" % i}],
-        }
-        with open(os.path.join(d, "GEN-%07d.json" % i), "w") as f:
-            json.dump(rec, f, indent=2)
-PY
-  mkdir -p "$W/docs/sbom" "$W/docs/vex"
-  local fx="${STELLA_SHARED_DIR:-../shared}/fixtures"
-  for f in dropwizard-1.3.15.bom.json juice-shop-v11.1.2.bom.json laravel-7.12.0.bom.1.4.json proton-bridge-v1.8.0.bom.json; do
-    [ -f "$fx/cyclonedx/bom-examples/$f" ] && cp "$fx/cyclonedx/bom-examples/$f" "$W/docs/sbom/"
-  done
-  [ -f "$fx/openvex/go-vex_v0.2.0.json" ] && cp "$fx/openvex/go-vex_v0.2.0.json" "$W/docs/vex/"
+  python3 scripts/bench_data.py import "$W/docs" "$sboms" "$comps" "$advs"
+  rm -f "$W"/docs/*.csv
   local bundles=()
-  for feed in 0 1 2 3; do
-    "$B" -q bundle create --kind feed --source "gen-$feed" --key "$W/k.key" --out "$W/feed$feed.tar.zst" \
-      --created "2026-11-0$((feed + 1))T00:00:00Z" "$W/docs/feed$feed"
-    bundles+=("$W/feed$feed.tar.zst")
+  "$B" -q bundle create --kind sbom --source bench-sboms --key "$W/k.key" --out "$W/sboms.tar.zst" \
+    --created 2026-11-01T00:00:00Z "$W/docs/sbom"
+  bundles+=("$W/sboms.tar.zst")
+  for d in "$W"/docs/feed/b*; do
+    "$B" -q bundle create --kind feed --source "bench-$(basename "$d")" --key "$W/k.key" --out "$W/$(basename "$d").tar.zst" \
+      --created 2026-11-01T00:00:00Z "$d"
+    bundles+=("$W/$(basename "$d").tar.zst")
   done
-  if [ -n "$(ls "$W/docs/sbom")" ]; then
-    "$B" -q bundle create --kind sbom --source apps --key "$W/k.key" --out "$W/sbom.tar.zst" --created 2026-11-01T00:00:00Z "$W/docs/sbom"
-    bundles+=("$W/sbom.tar.zst")
-  fi
-  if [ -n "$(ls "$W/docs/vex")" ]; then
-    "$B" -q bundle create --kind vex --source vendor --key "$W/k.key" --out "$W/vex.tar.zst" --created 2026-11-01T00:00:00Z "$W/docs/vex"
-    bundles+=("$W/vex.tar.zst")
-  fi
   "$B" --home "$H" -q import --trust "$W/k.pub" "${bundles[@]}"
   psql -qtA "$URL" -c "VACUUM ANALYZE" >/dev/null
-  local raw_mib
+  local raw_mib ndocs
   raw_mib="$(du -sm --apparent-size "$W/docs" | cut -f1)"
+  ndocs="$(find "$W/docs" -type f | wc -l)"
+  sync
 
   echo "== measuring" >&2
-  local e1 e2 d z
+  local e1 e2 d z dz
   e1="$(timed "$B" --home "$H" -q export --key "$W/k.key" --out "$W/snap.tar.zst")"
   e2="$(timed "$B" --home "$H" -q export --key "$W/k.key" --out "$W/snap2.tar.zst")"
   cmp -s "$W/snap.tar.zst" "$W/snap2.tar.zst" || { echo "export is not deterministic" >&2; exit 1; }
+  dz="$(timed sh -c "pg_dump -d '$URL' -t advisory -t sbom_document -t vex_document -t scan_manifest | zstd -q -3 -o '$W/dump-docs.sql.zst'")"
   d="$(timed sh -c "pg_dump -d '$URL' -t advisory -t advisory_affected -t sbom_document -t sbom_component -t vex_document -t vex_statement -t scan_manifest -t bundle_import -t bundle_document | zstd -q -3 -o '$W/dump.sql.zst'")"
   z="$(timed sh -c "tar -C '$W/docs' -cf - . | zstd -q -3 -o '$W/docs.tar.zst'")"
-  local dz
-  dz="$(timed sh -c "pg_dump -d '$URL' -t advisory -t sbom_document -t vex_document -t scan_manifest | zstd -q -3 -o '$W/dump-docs.sql.zst'")"
 
   echo "## Export"
   echo
-  echo "Command: \`scripts/bench.sh export $records\` ($records generated OSV records in 4 feed bundles, 4 CycloneDX SBOMs, 1 OpenVEX document; $raw_mib MiB of documents on disk)"
+  echo "Command: \`scripts/bench.sh export $sboms $comps $advs\` (the import benchmark's dataset: $ndocs documents, $raw_mib MiB on disk, imported from $((${#bundles[@]})) bundles)"
   echo
   machine
+  echo "- load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
   echo "| what | wall s | peak RSS MiB | output MiB |"
   echo "| --- | ---: | ---: | ---: |"
-  set -- $e1; echo "| \`export\` (signed snapshot, zstd level 10) | $1 | $2 | $(mib_of "$W/snap.tar.zst") |"
+  set -- $e1; echo "| \`export\` (signed snapshot) | $1 | $2 | $(mib_of "$W/snap.tar.zst") |"
   set -- $e2; echo "| \`export\` again (byte-identical: checked with cmp) | $1 | $2 | $(mib_of "$W/snap2.tar.zst") |"
   set -- $dz; echo "| \`pg_dump\` of the 4 document tables \\| \`zstd -3\` | $1 | $2 | $(mib_of "$W/dump-docs.sql.zst") |"
   set -- $d; echo "| \`pg_dump\` of the documents, child rows and ledger \\| \`zstd -3\` | $1 | $2 | $(mib_of "$W/dump.sql.zst") |"

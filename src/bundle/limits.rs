@@ -5,8 +5,10 @@
 pub const DEFAULT_MAX_ENTRY: u64 = 1 << 30;
 /// Eight GiB: the default limit for all payload entries together.
 pub const DEFAULT_MAX_TOTAL: u64 = 8 << 30;
-/// Eight MiB: the default limit for the DSSE envelope (it is held in memory).
-pub const DEFAULT_MAX_ENVELOPE: u64 = 8 << 20;
+/// 64 MiB: the default limit for the DSSE envelope (it is held in memory). Its statement lists
+/// every entry (~250 bytes each once base64-encoded), so this admits snapshots of about 250,000
+/// documents while still stopping an endless envelope long before memory runs out.
+pub const DEFAULT_MAX_ENVELOPE: u64 = 64 << 20;
 /// Most zero bytes accepted after the tar end-of-archive marker (GNU tar pads to 10 KiB records).
 pub const MAX_TRAILING_ZEROS: u64 = 1 << 20;
 /// zstd window limit for the decoder (2^24 = 16 MiB): keeps decoder memory bounded whatever the

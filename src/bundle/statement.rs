@@ -113,33 +113,77 @@ impl<P: Serialize> Statement<P> {
         }
     }
 
-    /// Deterministic JSON bytes: what gets signed. The same bytes as [`to_canonical_json`]
-    /// (keys in byte order: `_type`, `predicate`, `predicateType`, `subject`), but the subject
-    /// list (one element per bundle entry, tens of thousands in a large snapshot) is written
-    /// directly instead of through a `serde_json::Value` tree.
+    /// Deterministic JSON bytes: what gets signed. The same bytes as [`to_canonical_json`], but
+    /// the subject list (one element per bundle entry, tens of thousands in a large snapshot) is
+    /// written directly instead of through a `serde_json::Value` tree.
     pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
-        let mut out = Vec::with_capacity(256 + self.subject.len() * 144);
-        out.extend_from_slice(b"{\"_type\":");
-        serde_json::to_writer(&mut out, &self.type_)?;
-        out.extend_from_slice(b",\"predicate\":");
-        out.extend_from_slice(&to_canonical_json(&self.predicate)?);
-        out.extend_from_slice(b",\"predicateType\":");
-        serde_json::to_writer(&mut out, &self.predicate_type)?;
-        out.extend_from_slice(b",\"subject\":[");
-        for (i, s) in self.subject.iter().enumerate() {
+        write_statement(
+            &self.type_,
+            &self.predicate_type,
+            &self.predicate,
+            self.subject.len(),
+            |out| {
+                for (i, s) in self.subject.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    // A BTreeMap serializes its keys in byte order, as canonical JSON wants.
+                    out.extend_from_slice(b"{\"digest\":");
+                    serde_json::to_writer(&mut *out, &s.digest)?;
+                    out.extend_from_slice(b",\"name\":");
+                    serde_json::to_writer(&mut *out, &s.name)?;
+                    out.push(b'}');
+                }
+                Ok(())
+            },
+        )
+    }
+}
+
+/// The signed bytes of a statement whose subjects each carry one sha256 digest, written straight
+/// from `(name, sha256 hex)` pairs that must already be sorted by name bytes: the same bytes as
+/// `Statement::new(subjects, ..).to_json()` without a `Subject` (and its map) per entry.
+pub fn sha256_statement_json<'a, P: Serialize>(
+    predicate_type: &str,
+    predicate: &P,
+    subjects: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let count = subjects.len();
+    write_statement(STATEMENT_TYPE, predicate_type, predicate, count, |out| {
+        for (i, (name, sha256)) in subjects.enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            // A BTreeMap serializes its keys in byte order, as canonical JSON wants.
-            out.extend_from_slice(b"{\"digest\":");
-            serde_json::to_writer(&mut out, &s.digest)?;
-            out.extend_from_slice(b",\"name\":");
-            serde_json::to_writer(&mut out, &s.name)?;
+            out.extend_from_slice(b"{\"digest\":{\"sha256\":");
+            serde_json::to_writer(&mut *out, sha256)?;
+            out.extend_from_slice(b"},\"name\":");
+            serde_json::to_writer(&mut *out, name)?;
             out.push(b'}');
         }
-        out.extend_from_slice(b"]}");
-        Ok(out)
-    }
+        Ok(())
+    })
+}
+
+/// Canonical statement JSON (keys in byte order: `_type`, `predicate`, `predicateType`,
+/// `subject`); `subjects` writes the elements of the subject array.
+fn write_statement<P: Serialize>(
+    type_: &str,
+    predicate_type: &str,
+    predicate: &P,
+    count: usize,
+    subjects: impl FnOnce(&mut Vec<u8>) -> Result<(), serde_json::Error>,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(256 + count * 144);
+    out.extend_from_slice(b"{\"_type\":");
+    serde_json::to_writer(&mut out, type_)?;
+    out.extend_from_slice(b",\"predicate\":");
+    out.extend_from_slice(&to_canonical_json(predicate)?);
+    out.extend_from_slice(b",\"predicateType\":");
+    serde_json::to_writer(&mut out, predicate_type)?;
+    out.extend_from_slice(b",\"subject\":[");
+    subjects(&mut out)?;
+    out.extend_from_slice(b"]}");
+    Ok(out)
 }
 
 /// Bundle kinds.
@@ -303,6 +347,22 @@ mod tests {
             },
         );
         assert_eq!(st.to_json().unwrap(), to_canonical_json(&st).unwrap());
+        let plain: Vec<Subject> = st
+            .subject
+            .iter()
+            .map(|s| Subject::sha256(s.name.clone(), s.sha256_hex().unwrap()))
+            .collect();
+        let plain = Statement::new(plain, BUNDLE_PREDICATE_TYPE, st.predicate.clone());
+        let pairs: Vec<(&str, &str)> = plain
+            .subject
+            .iter()
+            .map(|s| (s.name.as_str(), s.sha256_hex().unwrap()))
+            .collect();
+        assert_eq!(
+            sha256_statement_json(BUNDLE_PREDICATE_TYPE, &plain.predicate, pairs.into_iter())
+                .unwrap(),
+            to_canonical_json(&plain).unwrap()
+        );
         let empty = Statement::new(vec![], "urn:x", serde_json::json!({"z": 1, "a": [2]}));
         assert_eq!(empty.to_json().unwrap(), to_canonical_json(&empty).unwrap());
     }

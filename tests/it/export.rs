@@ -727,3 +727,52 @@ fn export_during_an_import_sees_all_of_it_or_none() {
     export(&b, &w.key, &again, &[]);
     assert!(bytes(&mid) == bytes(&again));
 }
+
+#[test]
+fn export_to_a_full_disk_fails_cleanly_and_leaves_nothing() {
+    // The writer fails half way (ENOSPC) while the reader thread is fetching ahead: the command
+    // must stop (not hang), name the file, leave no temp file and record no snapshot.
+    let dir = scratch_dir("stella-export-full-");
+    let mnt = dir.join("small");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=64k",
+            "tmpfs",
+            mnt.to_str().unwrap(),
+        ])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !mounted {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let w = world();
+    let db = fresh_db();
+    import_ok(&db, &w.key, &w.feed1);
+    import_ok(&db, &w.key, &w.sbom);
+    let out = mnt.join("snap.tar.zst");
+    let o = export_with(&db, &w.key, &out, &[], &[], "022", Path::new("/"));
+    assert_exit(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains(mnt.to_str().unwrap()), "{err}");
+    assert!(
+        err.to_lowercase().contains("no space left"),
+        "names the cause: {err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&mnt).unwrap().collect();
+    assert!(left.is_empty(), "nothing left behind: {left:?}");
+    let mut c = db.client();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM snapshot_index"), 0);
+}
