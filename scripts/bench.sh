@@ -467,14 +467,25 @@ bench_export() {
   ndocs="$(find "$W/docs" -type f | wc -l)"
   sync
 
-  echo "== measuring" >&2
-  local e1 e2 d z dz
-  e1="$(timed "$B" --home "$H" -q export --key "$W/k.key" --out "$W/snap.tar.zst")"
-  e2="$(timed "$B" --home "$H" -q export --key "$W/k.key" --out "$W/snap2.tar.zst")"
-  cmp -s "$W/snap.tar.zst" "$W/snap2.tar.zst" || { echo "export is not deterministic" >&2; exit 1; }
-  dz="$(timed sh -c "pg_dump -d '$URL' -t advisory -t sbom_document -t vex_document -t scan_manifest | zstd -q -3 -o '$W/dump-docs.sql.zst'")"
-  d="$(timed sh -c "pg_dump -d '$URL' -t advisory -t advisory_affected -t sbom_document -t sbom_component -t vex_document -t vex_statement -t scan_manifest -t bundle_import -t bundle_document | zstd -q -3 -o '$W/dump.sql.zst'")"
-  z="$(timed sh -c "tar -C '$W/docs' -cf - . | zstd -q -3 -o '$W/docs.tar.zst'")"
+  echo "== measuring (${ROUNDS:-5} rounds, interleaved; medians)" >&2
+  local -a e_s=() e_r=() dz_s=() dz_r=() d_s=() d_r=() z_s=() z_r=()
+  local r out
+  for r in $(seq "${ROUNDS:-5}"); do
+    out="$(timed "$B" --home "$H" -q export --key "$W/k.key" --out "$W/snap$r.tar.zst")"
+    e_s+=("${out% *}"); e_r+=("${out#* }")
+    [ "$r" = 1 ] || cmp -s "$W/snap1.tar.zst" "$W/snap$r.tar.zst" || { echo "export is not deterministic" >&2; exit 1; }
+    out="$(timed sh -c "pg_dump -d '$URL' -t advisory -t sbom_document -t vex_document -t scan_manifest | zstd -q -3 -f -o '$W/dump-docs.sql.zst'")"
+    dz_s+=("${out% *}"); dz_r+=("${out#* }")
+    out="$(timed sh -c "pg_dump -d '$URL' -t advisory -t advisory_affected -t sbom_document -t sbom_component -t vex_document -t vex_statement -t scan_manifest -t bundle_import -t bundle_document | zstd -q -3 -f -o '$W/dump.sql.zst'")"
+    d_s+=("${out% *}"); d_r+=("${out#* }")
+    out="$(timed sh -c "tar -C '$W/docs' -cf - . | zstd -q -3 -f -o '$W/docs.tar.zst'")"
+    z_s+=("${out% *}"); z_r+=("${out#* }")
+  done
+  local e dz d z
+  e="$(median "${e_s[@]}") $(median "${e_r[@]}")"
+  dz="$(median "${dz_s[@]}") $(median "${dz_r[@]}")"
+  d="$(median "${d_s[@]}") $(median "${d_r[@]}")"
+  z="$(median "${z_s[@]}") $(median "${z_r[@]}")"
 
   echo "## Export"
   echo
@@ -483,13 +494,14 @@ bench_export() {
   machine
   echo "- load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
-  echo "| what | wall s | peak RSS MiB | output MiB |"
+  echo "| what (median of ${ROUNDS:-5}) | wall s | peak RSS MiB | output MiB |"
   echo "| --- | ---: | ---: | ---: |"
-  set -- $e1; echo "| \`export\` (signed snapshot) | $1 | $2 | $(mib_of "$W/snap.tar.zst") |"
-  set -- $e2; echo "| \`export\` again (byte-identical: checked with cmp) | $1 | $2 | $(mib_of "$W/snap2.tar.zst") |"
+  set -- $e; echo "| \`export\` (signed snapshot; every round byte-identical, checked with cmp) | $1 | $2 | $(mib_of "$W/snap1.tar.zst") |"
   set -- $dz; echo "| \`pg_dump\` of the 4 document tables \\| \`zstd -3\` | $1 | $2 | $(mib_of "$W/dump-docs.sql.zst") |"
   set -- $d; echo "| \`pg_dump\` of the documents, child rows and ledger \\| \`zstd -3\` | $1 | $2 | $(mib_of "$W/dump.sql.zst") |"
   set -- $z; echo "| \`tar\` \\| \`zstd -3\` of the same documents already on disk | $1 | $2 | $(mib_of "$W/docs.tar.zst") |"
+  echo
+  echo "Ratios (median wall): export / \`pg_dump\` of the documents \\| \`zstd -3\` $(awk -v a="${e% *}" -v b="${dz% *}" 'BEGIN { printf "%.2f", a / b }'); export / everything \\| \`zstd -3\` $(awk -v a="${e% *}" -v b="${d% *}" 'BEGIN { printf "%.2f", a / b }'); export / the \`zstd -3\` floor $(awk -v a="${e% *}" -v b="${z% *}" 'BEGIN { printf "%.2f", a / b }')."
   echo
   echo "Peak RSS of a pipeline is its largest process (\`/usr/bin/time -v\` of \`sh -c\`, which reports the largest child)."
 }
