@@ -1480,7 +1480,8 @@ fn prepared_evaluation_equals_the_per_call_oracle() {
     }
     let fixture_entries = entries.len();
     // Generated entries: 1-3 ranges of 1-5 random events over each scheme's generator.
-    let gens: [(&str, fn(&mut Rng) -> String); 6] = [
+    type Gen = fn(&mut Rng) -> String;
+    let gens: [(&str, Gen); 6] = [
         ("npm", gen_semver),
         ("PyPI", gen_pep440),
         ("Debian", gen_dpkg),

@@ -224,7 +224,7 @@ impl PreparedAffected {
     /// Whether `version` is affected. An error only when nothing matched and some range could
     /// not be evaluated (the component version's own error first).
     pub fn is_affected(&self, version: &CandidateVersion) -> Result<bool, RangeError> {
-        if self.versions.iter().any(|v| *v == version.raw) {
+        if self.versions.contains(&version.raw) {
             return Ok(true);
         }
         if self.scheme == Scheme::ExactOnly {
