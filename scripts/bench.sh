@@ -694,7 +694,8 @@ SQL
   local hot_rows
   hot_rows=$(
     hot "artifacts affected by advisory X" "SELECT DISTINCT artifact_purl FROM finding WHERE tenant_id = '$T' AND advisory_id = 'BENCH-4242'"
-    hot "findings by alias (CVE)" "SELECT scan_id, artifact_purl, component_purl, advisory_id FROM finding WHERE tenant_id = '$T' AND aliases @> ARRAY['CVE-2026-104242']"
+    # As hot_queries::FINDINGS_BY_ALIAS: the alias resolves through the advisory's alias index.
+    hot "findings by alias (CVE)" "SELECT f.scan_id, f.artifact_purl, f.component_purl, f.advisory_id FROM finding f WHERE f.tenant_id = '$T' AND f.aliases @> ARRAY['CVE-2026-104242'] AND f.advisory_id IN (SELECT a.advisory_id FROM advisory a WHERE a.tenant_id = '$T' AND a.aliases @> ARRAY['CVE-2026-104242'])"
     hot "findings of a component" "SELECT scan_id, artifact_purl, advisory_id, status FROM finding WHERE tenant_id = '$T' AND component_purl = 'pkg:npm/pkg-707@1.0.0'"
     hot "open findings of an artifact in a scan" "SELECT component_purl, advisory_id, status FROM finding WHERE tenant_id = '$T' AND artifact_purl = 'pkg:generic/fleet/app77@1.0.0' AND status IN ('affected', 'under_investigation') AND scan_id = md5('bench-scan-2')::uuid"
   )

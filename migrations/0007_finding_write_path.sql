@@ -1,0 +1,84 @@
+-- stella:no-transaction
+-- Scan write cost and hot reads at scale (issue 5). A scan writes one `finding` row per affected
+-- (artifact, component, advisory), 500,000 in the benchmark; storing them cost more than finding
+-- them: five indexes and a per-row foreign-key check. Measured on 500,000 findings, each index
+-- and the check cost more than the heap itself (scripts/bench.sh scan, docs/BENCHMARKS.md).
+-- Every hot read keeps its index (src/db/hot_queries.rs, checked by `db lint`):
+--
+-- * "Findings by alias" (a CVE id of a GHSA record): aliases belong to the advisory. The alias
+--   resolves to advisory ids through the advisory's own ix_advisory_aliases, then
+--   ix_finding_advisory_id finds their findings, rechecked against finding.aliases. The GIN
+--   ix_finding_aliases goes: about a third of the write cost, and, led by tenant_id (btree_gin),
+--   its tenant key's posting list is every row, which each lookup intersected with.
+-- * "Artifacts affected by advisory X": (tenant_id, advisory_id) alone. The b-tree deduplicates
+--   equal keys, so it is about an eighth of (tenant_id, advisory_id, artifact_purl); a scan's
+--   inserts land all over it (advisories are not in scan order), so its size is what decides
+--   whether they hit cached pages. The artifact comes from the few heap rows it finds.
+-- * "Open findings of artifact Z in a scan": the primary key (tenant_id, scan_id,
+--   artifact_purl, ...) serves it (the scan is always known: the artifact's latest);
+--   ix_finding_artifact_status goes.
+-- * finding -> scan_run: the per-row foreign-key check (one lookup per finding row, as costly as
+--   an index) becomes one set-based check per statement over the inserted or updated rows
+--   (transition tables), and scan_run refuses to lose a scan that findings name. Same guarantee;
+--   scan_run rows are written in the scan's transaction before its findings and never deleted.
+--
+-- Built and dropped CONCURRENTLY: `finding` holds data on a running site. Each statement is
+-- idempotent (a no-transaction migration re-runs from the top after an interruption).
+CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_finding_advisory_id ON finding (tenant_id, advisory_id);
+DROP INDEX CONCURRENTLY IF EXISTS ix_finding_advisory;
+DROP INDEX CONCURRENTLY IF EXISTS ix_finding_aliases;
+DROP INDEX CONCURRENTLY IF EXISTS ix_finding_artifact_status;
+
+-- Inserted or updated findings must name an existing scan_run (the foreign key's rule, per
+-- statement).
+CREATE OR REPLACE FUNCTION stella_finding_scan_exists() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM (SELECT DISTINCT tenant_id, scan_id FROM changed_finding) f
+               WHERE NOT EXISTS (SELECT 1 FROM scan_run s
+                                 WHERE s.tenant_id = f.tenant_id AND s.scan_id = f.scan_id)) THEN
+        RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
+            MESSAGE = 'finding names a scan that is not in scan_run',
+            TABLE = 'finding', CONSTRAINT = 'finding_scan_exists';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER finding_scan_exists_insert AFTER INSERT ON finding
+    REFERENCING NEW TABLE AS changed_finding
+    FOR EACH STATEMENT EXECUTE FUNCTION stella_finding_scan_exists();
+CREATE OR REPLACE TRIGGER finding_scan_exists_update AFTER UPDATE ON finding
+    REFERENCING NEW TABLE AS changed_finding
+    FOR EACH STATEMENT EXECUTE FUNCTION stella_finding_scan_exists();
+
+-- A scan_run that findings name can be neither deleted nor re-keyed (ON DELETE/UPDATE
+-- RESTRICT), nor truncated away under them.
+CREATE OR REPLACE FUNCTION stella_scan_run_keep_named() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        IF EXISTS (SELECT 1 FROM finding) THEN
+            RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
+                MESSAGE = 'cannot truncate scan_run: findings name its scans',
+                TABLE = 'scan_run', CONSTRAINT = 'finding_scan_exists';
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF (TG_OP = 'DELETE' OR NEW.tenant_id IS DISTINCT FROM OLD.tenant_id
+                         OR NEW.scan_id IS DISTINCT FROM OLD.scan_id)
+       AND EXISTS (SELECT 1 FROM finding f WHERE f.tenant_id = OLD.tenant_id AND f.scan_id = OLD.scan_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
+            MESSAGE = format('scan %s is named by findings', OLD.scan_id),
+            TABLE = 'scan_run', CONSTRAINT = 'finding_scan_exists';
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE OR REPLACE TRIGGER scan_run_keep_named BEFORE DELETE OR UPDATE OF tenant_id, scan_id ON scan_run
+    FOR EACH ROW EXECUTE FUNCTION stella_scan_run_keep_named();
+CREATE OR REPLACE TRIGGER scan_run_keep_named_truncate BEFORE TRUNCATE ON scan_run
+    FOR EACH STATEMENT EXECUTE FUNCTION stella_scan_run_keep_named();
+
+-- The check above replaces it.
+ALTER TABLE finding DROP CONSTRAINT IF EXISTS finding_tenant_id_scan_id_fkey;
