@@ -56,6 +56,37 @@ pub struct Counts {
     pub under_investigation: u64,
 }
 
+/// The engine's findings before their digest.
+#[derive(Debug, Clone)]
+pub struct Matches {
+    /// Canonically sorted.
+    pub findings: Vec<Finding>,
+    /// The severity of each finding, aligned with `findings`.
+    pub severities: Vec<Option<String>>,
+    pub counts: Counts,
+    /// Hex content hashes of the VEX documents whose statements decided a finding's status.
+    pub vex_used: BTreeSet<String>,
+}
+
+impl Matches {
+    /// The evaluation with `digest`, the result digest of these findings.
+    pub fn with_digest(self, digest: String) -> Evaluation {
+        Evaluation {
+            findings: self.findings,
+            severities: self.severities,
+            counts: self.counts,
+            vex_used: self.vex_used,
+            digest,
+        }
+    }
+
+    /// The evaluation, its digest computed here.
+    pub fn digested(self) -> Evaluation {
+        let digest = digest::result_digest(&self.findings);
+        self.with_digest(digest)
+    }
+}
+
 /// The engine's result.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
@@ -71,9 +102,6 @@ pub struct Evaluation {
 
 /// (artifact, component, advisory id): the identity of a finding.
 pub type FindingKey = (String, String, String);
-
-/// What a finding gathers before VEX: its aliases and its severity.
-type Matched = (BTreeSet<String>, Option<String>);
 
 struct Statement {
     ids: BTreeSet<String>,
@@ -183,6 +211,16 @@ pub fn evaluate(
     tenant: Uuid,
     sboms: &[ScannedSbom],
 ) -> Result<Evaluation, DbError> {
+    Ok(find(client, tenant, sboms)?.digested())
+}
+
+/// The findings of the given SBOMs, not yet digested (a caller may digest them while it does
+/// something else with them, as `scan` does while it stores them).
+pub fn find(
+    client: &mut impl GenericClient,
+    tenant: Uuid,
+    sboms: &[ScannedSbom],
+) -> Result<Matches, DbError> {
     let started = std::time::Instant::now();
     let ids: Vec<i64> = sboms.iter().map(|s| s.sbom_id).collect();
     // Artifacts in canonical (byte) order; findings sort by this rank first.
@@ -335,51 +373,44 @@ pub fn evaluate(
             })
             .then_with(|| advisory_rank[a.entry as usize].cmp(&advisory_rank[b.entry as usize]))
     });
-    // One finding per (artifact, component, advisory): the aliases of every entry of the
-    // advisory that matched (and of every SBOM line naming the component) united.
-    let mut matched: Vec<(FindingKey, Matched)> = Vec::new();
-    let mut last: Option<(u32, &str, u32)> = None;
-    for h in &hits {
-        let entry = &entries[h.entry as usize];
-        let purl = purls[h.purl as usize].as_str();
-        let key = (h.artifact, purl, advisory_rank[h.entry as usize]);
-        if last != Some(key) {
-            last = Some(key);
-            matched.push((
-                (
-                    artifacts[h.artifact as usize].to_string(),
-                    purl.to_string(),
-                    entry.advisory_id.clone(),
-                ),
-                (BTreeSet::new(), None),
-            ));
-        }
-        if let Some((_, slot)) = matched.last_mut() {
-            slot.0.extend(entry.aliases.iter().cloned());
-            if slot.1.is_none() {
-                slot.1 = entry.severity.clone();
-            }
+    // One finding per run of equal (artifact, component, advisory) hits: several entries of one
+    // advisory, or several SBOM lines naming one component.
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, h) in hits.iter().enumerate() {
+        let same = i > 0 && {
+            let p = &hits[i - 1];
+            p.artifact == h.artifact
+                && purls[p.purl as usize] == purls[h.purl as usize]
+                && advisory_rank[p.entry as usize] == advisory_rank[h.entry as usize]
+        };
+        match groups.last_mut() {
+            Some(g) if same => g.end = i + 1,
+            _ => groups.push(i..i + 1),
         }
     }
-    drop(hits);
-    drop(purls);
     tracing::debug!(
         "engine: {} candidates, {} affected entries, {} distinct versions, {} findings in {:.3}s",
         counts.candidates,
         entries.len(),
         parsed_versions.len(),
-        matched.len(),
+        groups.len(),
         started.elapsed().as_secs_f64()
     );
     counts.unparseable_versions = unparseable.len() as u64;
 
-    // VEX statements about any id or alias involved.
-    let mut all_ids: BTreeSet<String> = BTreeSet::new();
-    for ((_, _, id), (aliases, _)) in &matched {
-        all_ids.insert(id.clone());
-        all_ids.extend(aliases.iter().cloned());
+    // VEX statements about any id or alias of an entry that matched.
+    let mut hit_entries: Vec<bool> = vec![false; entries.len()];
+    for h in &hits {
+        hit_entries[h.entry as usize] = true;
     }
-    let all_ids: Vec<String> = all_ids.into_iter().collect();
+    let all_ids: BTreeSet<&str> = entries
+        .iter()
+        .zip(&hit_entries)
+        .filter(|(_, hit)| **hit)
+        .flat_map(|(e, _)| std::iter::once(&e.advisory_id).chain(&e.aliases))
+        .map(String::as_str)
+        .collect();
+    let all_ids: Vec<&str> = all_ids.into_iter().collect();
     let stmts: Vec<Statement> = if all_ids.is_empty() {
         Vec::new()
     } else {
@@ -410,10 +441,10 @@ pub fn evaluate(
             .collect()
     };
 
-    let mut findings = Vec::with_capacity(matched.len());
-    // `matched` iterates in (artifact, component, advisory) byte order: the canonical order, so
+    let mut findings = Vec::with_capacity(groups.len());
+    // The groups follow (artifact, component, advisory) byte order: the canonical order, so
     // `severities` stays aligned with `findings` (checked below).
-    let mut severities = Vec::with_capacity(matched.len());
+    let mut severities = Vec::with_capacity(groups.len());
     let mut vex_used = BTreeSet::new();
     // Statements by the ids they name, so a finding looks only at the statements about it.
     let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -423,8 +454,23 @@ pub fn evaluate(
         }
     }
     let mut artifact_keys: HashMap<String, PurlKey> = HashMap::new();
-    for ((artifact, component, advisory_id), (aliases, severity)) in matched {
-        let mut about: Vec<usize> = std::iter::once(&advisory_id)
+    for group in groups {
+        let group = &hits[group];
+        let first = &entries[group[0].entry as usize];
+        let artifact = artifacts[group[0].artifact as usize];
+        let component = purls[group[0].purl as usize].as_str();
+        let advisory_id = &first.advisory_id;
+        // Sorted and deduplicated: the union of the matching entries' aliases.
+        let mut aliases: Vec<String> = group
+            .iter()
+            .flat_map(|h| entries[h.entry as usize].aliases.iter().cloned())
+            .collect();
+        aliases.sort_unstable();
+        aliases.dedup();
+        let severity = group
+            .iter()
+            .find_map(|h| entries[h.entry as usize].severity.clone());
+        let mut about: Vec<usize> = std::iter::once(advisory_id)
             .chain(aliases.iter())
             .filter_map(|id| by_id.get(id.as_str()))
             .flatten()
@@ -436,10 +482,10 @@ pub fn evaluate(
             None
         } else {
             let art = artifact_keys
-                .entry(artifact.clone())
-                .or_insert_with(|| PurlKey::new(&artifact))
+                .entry(artifact.to_string())
+                .or_insert_with(|| PurlKey::new(artifact))
                 .clone();
-            let comp = PurlKey::new(&component);
+            let comp = PurlKey::new(component);
             about
                 .iter()
                 .map(|&i| &stmts[i])
@@ -466,10 +512,10 @@ pub fn evaluate(
         }
         severities.push(severity);
         findings.push(Finding {
-            artifact_purl: artifact,
-            component_purl: component,
-            advisory_id,
-            aliases: aliases.into_iter().collect(),
+            artifact_purl: artifact.to_string(),
+            component_purl: component.to_string(),
+            advisory_id: advisory_id.clone(),
+            aliases,
             status,
             justification,
         });
@@ -483,14 +529,11 @@ pub fn evaluate(
             < (&w[1].artifact_purl, &w[1].component_purl, &w[1].advisory_id)
     }));
     counts.findings = findings.len() as u64;
-    let digest = digest::result_digest(&findings);
-    tracing::debug!("engine: digest at {:.3}s", started.elapsed().as_secs_f64());
-    Ok(Evaluation {
+    Ok(Matches {
         findings,
         severities,
         counts,
         vex_used,
-        digest,
     })
 }
 
