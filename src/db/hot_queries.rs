@@ -101,23 +101,24 @@ pub const ARTIFACTS_AFFECTED_BY_ADVISORY: HotQuery = HotQuery {
 
 pub const ADVISORIES_BY_ALIAS: HotQuery = HotQuery {
     name: "advisories_by_alias",
-    serves: "the advisory ids an alias (a CVE id) names, every version (CVE <-> GHSA)",
-    sql: "SELECT DISTINCT advisory_id FROM advisory WHERE tenant_id = $1 AND aliases @> ARRAY[$2::text]",
-    table: "advisory",
-    key: &["tenant_id", "aliases"],
-    indexes: &["ix_advisory_aliases"],
+    serves: "the advisory ids an alias (a CVE id) names, in any stored version (CVE <-> GHSA)",
+    sql: "SELECT advisory_id FROM advisory_alias WHERE tenant_id = $1 AND alias = $2",
+    table: "advisory_alias",
+    key: &["tenant_id", "alias"],
+    indexes: &["advisory_alias_pkey"],
     sample: |t| vec![Box::new(t), Box::new("CVE-2024-0001")],
 };
 
 pub const FINDINGS_BY_ALIAS: HotQuery = HotQuery {
     name: "findings_by_alias",
     serves: "findings of an advisory named by an alias (a CVE id of a GHSA record)",
-    // Aliases belong to the advisory: the alias resolves to advisory ids through the advisory's
-    // alias index (ADVISORIES_BY_ALIAS, every version, a superset), their findings come from
-    // the advisory-id index, and each finding's own aliases (as the scan recorded them) decide.
-    sql: "SELECT f.scan_id, f.artifact_purl, f.component_purl, f.advisory_id FROM finding f \
+    // Aliases belong to the advisory: the alias resolves to advisory ids through the
+    // advisory_alias projection (ADVISORIES_BY_ALIAS, a superset), their findings come from the
+    // advisory-id index, and each finding's own aliases (as the scan recorded them) decide.
+    sql:
+        "SELECT f.scan_id, f.artifact_purl, f.component_purl, f.advisory_id FROM finding f \
           WHERE f.tenant_id = $1 AND f.aliases @> ARRAY[$2::text] AND f.advisory_id IN ( \
-            SELECT a.advisory_id FROM advisory a WHERE a.tenant_id = $1 AND a.aliases @> ARRAY[$2::text])",
+            SELECT aa.advisory_id FROM advisory_alias aa WHERE aa.tenant_id = $1 AND aa.alias = $2)",
     table: "finding",
     key: &["tenant_id", "advisory_id"],
     indexes: &["ix_finding_advisory_id"],
