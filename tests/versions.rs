@@ -1282,18 +1282,11 @@ fn pypa_legacy_versions() {
     );
 }
 
-#[test]
-fn all_fixture_advisories_deserialize_and_evaluate() {
-    let mut n = 0;
-    for sub in [
-        "rustsec",
-        "govulndb",
-        "ghsa-osv-schema-testdata",
-        "osv-linter-testdata",
-        "redhat",
-    ] {
-        let dir = shared_dir().join("fixtures/osv").join(sub);
-        let Ok(rd) = std::fs::read_dir(&dir) else {
+/// The fixture OSV records (JSON) below `fixtures/osv/SUB` for each of `subs`, with their paths.
+fn fixture_advisories(subs: &[&str]) -> Vec<(PathBuf, serde_json::Value)> {
+    let mut out = Vec::new();
+    for sub in subs {
+        let Ok(rd) = std::fs::read_dir(shared_dir().join("fixtures/osv").join(sub)) else {
             continue;
         };
         for e in rd.filter_map(Result::ok) {
@@ -1301,12 +1294,29 @@ fn all_fixture_advisories_deserialize_and_evaluate() {
             if p.extension().is_none_or(|x| x != "json") {
                 continue;
             }
-            let Ok(text) = std::fs::read_to_string(&p) else {
+            let Some(doc) = std::fs::read_to_string(&p)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            else {
                 continue;
             };
-            let Ok(doc) = serde_json::from_str::<serde_json::Value>(&text) else {
-                continue;
-            };
+            out.push((p, doc));
+        }
+    }
+    out
+}
+
+#[test]
+fn all_fixture_advisories_deserialize_and_evaluate() {
+    let mut n = 0;
+    {
+        for (p, doc) in fixture_advisories(&[
+            "rustsec",
+            "govulndb",
+            "ghsa-osv-schema-testdata",
+            "osv-linter-testdata",
+            "redhat",
+        ]) {
             let Some(list) = doc["affected"].as_array() else {
                 continue;
             };
@@ -1448,24 +1458,15 @@ fn oracle_is_affected(
 #[test]
 fn prepared_evaluation_equals_the_per_call_oracle() {
     let mut entries: Vec<(Ecosystem, Vec<Range>, Vec<String>)> = Vec::new();
-    for sub in [
-        "rustsec",
-        "govulndb",
-        "ghsa-osv-schema-testdata",
-        "osv-linter-testdata",
-        "redhat",
-        "pypa",
-    ] {
-        let Ok(rd) = std::fs::read_dir(shared_dir().join("fixtures/osv").join(sub)) else {
-            continue;
-        };
-        for e in rd.filter_map(Result::ok) {
-            let Some(doc) = std::fs::read_to_string(e.path())
-                .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            else {
-                continue;
-            };
+    {
+        for (_, doc) in fixture_advisories(&[
+            "rustsec",
+            "govulndb",
+            "ghsa-osv-schema-testdata",
+            "osv-linter-testdata",
+            "redhat",
+            "pypa",
+        ]) {
             for a in doc["affected"].as_array().into_iter().flatten() {
                 let Some(eco) = a["package"]["ecosystem"].as_str() else {
                     continue;
