@@ -1291,7 +1291,7 @@ fn fixture_advisories(subs: &[&str]) -> Vec<(PathBuf, serde_json::Value)> {
         };
         for e in rd.filter_map(Result::ok) {
             let p = e.path();
-            if p.extension().is_none_or(|x| x != "json") {
+            if p.extension() != Some(std::ffi::OsStr::new("json")) {
                 continue;
             }
             let Some(doc) = std::fs::read_to_string(&p)
@@ -1309,51 +1309,49 @@ fn fixture_advisories(subs: &[&str]) -> Vec<(PathBuf, serde_json::Value)> {
 #[test]
 fn all_fixture_advisories_deserialize_and_evaluate() {
     let mut n = 0;
-    {
-        for (p, doc) in fixture_advisories(&[
-            "rustsec",
-            "govulndb",
-            "ghsa-osv-schema-testdata",
-            "osv-linter-testdata",
-            "redhat",
-        ]) {
-            let Some(list) = doc["affected"].as_array() else {
+    for (p, doc) in fixture_advisories(&[
+        "rustsec",
+        "govulndb",
+        "ghsa-osv-schema-testdata",
+        "osv-linter-testdata",
+        "redhat",
+    ]) {
+        let Some(list) = doc["affected"].as_array() else {
+            continue;
+        };
+        for a in list {
+            let Some(eco) = a["package"]["ecosystem"].as_str() else {
                 continue;
             };
-            for a in list {
-                let Some(eco) = a["package"]["ecosystem"].as_str() else {
+            let eco = Ecosystem::from_osv(eco);
+            let ranges: Vec<Range> = match serde_json::from_value(a["ranges"].clone()) {
+                Ok(r) => r,
+                Err(_) if a["ranges"].is_null() => Vec::new(),
+                Err(err) => panic!("{}: ranges: {err}", p.display()),
+            };
+            // Evaluating must never panic; the first event of each range is itself in range
+            // when it is an `introduced` (a sanity check of the walk).
+            for r in &ranges {
+                if r.kind == RangeKind::Git {
                     continue;
+                }
+                let scheme = if r.kind == RangeKind::Semver {
+                    Scheme::SemVer
+                } else {
+                    eco.scheme()
                 };
-                let eco = Ecosystem::from_osv(eco);
-                let ranges: Vec<Range> = match serde_json::from_value(a["ranges"].clone()) {
-                    Ok(r) => r,
-                    Err(_) if a["ranges"].is_null() => Vec::new(),
-                    Err(err) => panic!("{}: ranges: {err}", p.display()),
-                };
-                // Evaluating must never panic; the first event of each range is itself in range
-                // when it is an `introduced` (a sanity check of the walk).
-                for r in &ranges {
-                    if r.kind == RangeKind::Git {
-                        continue;
-                    }
-                    let scheme = if r.kind == RangeKind::Semver {
-                        Scheme::SemVer
-                    } else {
-                        eco.scheme()
-                    };
-                    if let Some(Event::Introduced(v)) = r.events.first() {
-                        if v != "0" && scheme != Scheme::ExactOnly && scheme.parse(v).is_ok() {
-                            let res = is_affected(&eco, v, std::slice::from_ref(r), &[]);
-                            let later_fix_equal = r.events.iter().skip(1).any(|e| {
+                if let Some(Event::Introduced(v)) = r.events.first() {
+                    if v != "0" && scheme != Scheme::ExactOnly && scheme.parse(v).is_ok() {
+                        let res = is_affected(&eco, v, std::slice::from_ref(r), &[]);
+                        let later_fix_equal = r.events.iter().skip(1).any(|e| {
                                 matches!(e, Event::Fixed(f) if scheme.compare(f, v) == Ok(Ordering::Equal))
                             });
-                            if !later_fix_equal {
-                                assert_eq!(res, Ok(true), "{}: introduced {v}", p.display());
-                            }
+                        if !later_fix_equal {
+                            assert_eq!(res, Ok(true), "{}: introduced {v}", p.display());
                         }
                     }
-                    n += 1;
                 }
+                n += 1;
             }
         }
     }
@@ -1458,25 +1456,23 @@ fn oracle_is_affected(
 #[test]
 fn prepared_evaluation_equals_the_per_call_oracle() {
     let mut entries: Vec<(Ecosystem, Vec<Range>, Vec<String>)> = Vec::new();
-    {
-        for (_, doc) in fixture_advisories(&[
-            "rustsec",
-            "govulndb",
-            "ghsa-osv-schema-testdata",
-            "osv-linter-testdata",
-            "redhat",
-            "pypa",
-        ]) {
-            for a in doc["affected"].as_array().into_iter().flatten() {
-                let Some(eco) = a["package"]["ecosystem"].as_str() else {
-                    continue;
-                };
-                let ranges: Vec<Range> =
-                    serde_json::from_value(a["ranges"].clone()).unwrap_or_default();
-                let versions: Vec<String> =
-                    serde_json::from_value(a["versions"].clone()).unwrap_or_default();
-                entries.push((Ecosystem::from_osv(eco), ranges, versions));
-            }
+    for (_, doc) in fixture_advisories(&[
+        "rustsec",
+        "govulndb",
+        "ghsa-osv-schema-testdata",
+        "osv-linter-testdata",
+        "redhat",
+        "pypa",
+    ]) {
+        for a in doc["affected"].as_array().into_iter().flatten() {
+            let Some(eco) = a["package"]["ecosystem"].as_str() else {
+                continue;
+            };
+            let ranges: Vec<Range> =
+                serde_json::from_value(a["ranges"].clone()).unwrap_or_default();
+            let versions: Vec<String> =
+                serde_json::from_value(a["versions"].clone()).unwrap_or_default();
+            entries.push((Ecosystem::from_osv(eco), ranges, versions));
         }
     }
     let fixture_entries = entries.len();
