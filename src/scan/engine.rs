@@ -72,10 +72,7 @@ impl Matches {
     /// The evaluation with `digest`, the result digest of these findings.
     pub fn with_digest(self, digest: String) -> Evaluation {
         Evaluation {
-            findings: self.findings,
-            severities: self.severities,
-            counts: self.counts,
-            vex_used: self.vex_used,
+            matches: self,
             digest,
         }
     }
@@ -87,16 +84,10 @@ impl Matches {
     }
 }
 
-/// The engine's result.
+/// The engine's result: the findings and their result digest.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
-    /// Canonically sorted.
-    pub findings: Vec<Finding>,
-    /// The severity of each finding, aligned with `findings`.
-    pub severities: Vec<Option<String>>,
-    pub counts: Counts,
-    /// Hex content hashes of the VEX documents whose statements decided a finding's status.
-    pub vex_used: BTreeSet<String>,
+    pub matches: Matches,
     pub digest: String,
 }
 

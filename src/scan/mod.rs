@@ -289,7 +289,7 @@ fn scan_locked(
     )
     .map_err(q("recording the restore point"))?;
     let details = serde_json::json!({
-        "digest": eval.digest, "counts": eval.counts, "restore_point": name, "lsn": lsn,
+        "digest": eval.digest, "counts": eval.matches.counts, "restore_point": name, "lsn": lsn,
         "artifacts": sboms.iter().map(|s| &s.artifact_purl).collect::<Vec<_>>(),
     });
     crate::events::record(
@@ -328,6 +328,7 @@ fn scan_locked(
                 })
                 .collect(),
             vex: eval
+                .matches
                 .vex_used
                 .iter()
                 .map(|h| VexInput {
@@ -344,7 +345,7 @@ fn scan_locked(
         },
         result: ResultSummary {
             digest: eval.digest.clone(),
-            counts: eval.counts.clone(),
+            counts: eval.matches.counts.clone(),
         },
     };
     let (bytes, statement) =
@@ -373,7 +374,7 @@ fn scan_locked(
         scan_id,
         manifest: path,
         result_digest: eval.digest,
-        counts: eval.counts,
+        counts: eval.matches.counts,
         restore_point: Some(name),
         lsn: Some(lsn),
         warnings: std::mem::take(warnings),

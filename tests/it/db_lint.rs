@@ -130,19 +130,33 @@ fn catches_unpartitioned_event_table() {
     );
 }
 
-#[test]
-fn hot_query_plans_use_their_indexes_on_a_seeded_dataset() {
+/// A fresh database with the default tenant, and a client.
+fn with_default_tenant() -> (TestDb, postgres::Client, stella_bundle::db::Tenant) {
     let db = fresh_db();
     let mut c = db.client();
     let tenant = stella_bundle::db::Tenant::new("default");
     tenant.ensure(&mut c).unwrap();
-    // 50,000 findings over 500 artifacts, 2,000 advisories and 5,000 components.
+    (db, c, tenant)
+}
+
+/// A finished scan_run row for `scan`.
+fn add_scan_run(
+    c: &mut postgres::Client,
+    tenant: &stella_bundle::db::Tenant,
+    scan: uuid::Uuid,
+) -> Result<u64, postgres::Error> {
     c.execute(
         "INSERT INTO scan_run (tenant_id, scan_id, status, started_at, engine_version, engine_rules)
-         VALUES ($1, '00000000-0000-0000-0000-000000000001', 'done', now(), 'test', 'test')",
-        &[&tenant.id],
+         VALUES ($1, $2, 'done', now(), 'test', 'test')",
+        &[&tenant.id, &scan],
     )
-    .unwrap();
+}
+
+#[test]
+fn hot_query_plans_use_their_indexes_on_a_seeded_dataset() {
+    let (db, mut c, tenant) = with_default_tenant();
+    // 50,000 findings over 500 artifacts, 2,000 advisories and 5,000 components.
+    add_scan_run(&mut c, &tenant, uuid::Uuid::from_u128(1)).unwrap();
     c.execute(
         "INSERT INTO finding (tenant_id, scan_id, artifact_purl, component_purl, advisory_id, aliases, status)
          SELECT $1, '00000000-0000-0000-0000-000000000001', 'pkg:npm/app-' || (g % 500) || '@1.0.0',
@@ -214,10 +228,7 @@ fn hot_query_plans_use_their_indexes_on_a_seeded_dataset() {
 
 #[test]
 fn findings_must_name_a_scan_and_a_named_scan_stays() {
-    let db = fresh_db();
-    let mut c = db.client();
-    let tenant = stella_bundle::db::Tenant::new("default");
-    tenant.ensure(&mut c).unwrap();
+    let (_db, mut c, tenant) = with_default_tenant();
     let scan = uuid::Uuid::from_u128(1);
     let insert = "INSERT INTO finding (tenant_id, scan_id, artifact_purl, component_purl, advisory_id, status)
                   VALUES ($1, $2, 'pkg:npm/app@1', 'pkg:npm/lib@1', 'GHSA-1', 'affected')";
@@ -225,12 +236,7 @@ fn findings_must_name_a_scan_and_a_named_scan_stays() {
     // No scan_run yet: refused, as the foreign key did.
     let err = c.execute(insert, &[&tenant.id, &scan]).unwrap_err();
     assert_eq!(code(err), Some("23503".into()));
-    c.execute(
-        "INSERT INTO scan_run (tenant_id, scan_id, status, started_at, engine_version, engine_rules)
-         VALUES ($1, $2, 'done', now(), 'test', 'test')",
-        &[&tenant.id, &scan],
-    )
-    .unwrap();
+    add_scan_run(&mut c, &tenant, scan).unwrap();
     c.execute(insert, &[&tenant.id, &scan]).unwrap();
     // Moving a finding to an unknown scan, deleting, re-keying or truncating its scan: refused.
     let other = uuid::Uuid::from_u128(2);
