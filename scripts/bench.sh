@@ -642,16 +642,21 @@ SQL
   nfound=$(echo "$out" | python3 -c 'import json,sys; c=json.load(sys.stdin)["counts"]; print(c["findings"])')
 
   # 1,000,000 findings: synthetic scans of 200 artifacts x 5,000 findings, then the hot reads.
+  # Written as scans write them: each scan's findings together, in canonical (artifact,
+  # component, advisory) order (until 2026-11-24 they were interleaved, each artifact's 5,000
+  # findings on 5,000 heap pages, a layout no scan produces).
   psql_ <<SQL
 SET synchronous_commit = off;
 INSERT INTO scan_run (tenant_id, scan_id, status, started_at, finished_at, engine_version, engine_rules)
 SELECT tenant_id, md5('bench-scan-' || s)::uuid, 'done', now(), now(), 'bench', 'bench' FROM tenant, generate_series(1, 4) s;
 INSERT INTO finding (tenant_id, scan_id, artifact_purl, component_purl, advisory_id, aliases, status)
-SELECT t.tenant_id, md5('bench-scan-' || (1 + a % 4))::uuid, 'pkg:generic/fleet/app' || a || '@1.0.0',
-       'pkg:npm/pkg-' || ((a * 7 + f) % 30000) || '@1.' || (f % 10) || '.0', 'BENCH-' || (1 + (a * 131 + f * 17) % $advs),
+SELECT * FROM (
+SELECT t.tenant_id, md5('bench-scan-' || (1 + a % 4))::uuid AS s, 'pkg:generic/fleet/app' || a || '@1.0.0' AS a,
+       'pkg:npm/pkg-' || ((a * 7 + f) % 30000) || '@1.' || (f % 10) || '.0' AS c, 'BENCH-' || (1 + (a * 131 + f * 17) % $advs) AS v,
        ARRAY['CVE-2026-' || (100001 + (a * 131 + f * 17) % $advs)],
        (ARRAY['affected', 'not_affected', 'fixed', 'under_investigation'])[1 + f % 4]
-FROM tenant t, generate_series(1, 200) a, generate_series(1, $nfind / 200) f;
+FROM tenant t, generate_series(1, 200) a, generate_series(1, $nfind / 200) f) x
+ORDER BY s, a COLLATE "C", c COLLATE "C", v COLLATE "C";
 INSERT INTO scan_artifact (tenant_id, scan_id, artifact_purl, sbom_id)
 SELECT DISTINCT f.tenant_id, f.scan_id, f.artifact_purl, (SELECT min(id) FROM sbom_document)
 FROM finding f WHERE f.artifact_purl LIKE 'pkg:generic/fleet/%';
@@ -671,7 +676,8 @@ SQL
   local hot_rows
   hot_rows=$(
     hot "artifacts affected by advisory X" "SELECT DISTINCT artifact_purl FROM finding WHERE tenant_id = '$T' AND advisory_id = 'BENCH-4242'"
-    hot "findings by alias (CVE)" "SELECT scan_id, artifact_purl, component_purl, advisory_id FROM finding WHERE tenant_id = '$T' AND aliases @> ARRAY['CVE-2026-104242']"
+    # As hot_queries::FINDINGS_BY_ALIAS: the alias resolves through the advisory_alias projection.
+    hot "findings by alias (CVE)" "SELECT f.scan_id, f.artifact_purl, f.component_purl, f.advisory_id FROM finding f WHERE f.tenant_id = '$T' AND f.aliases @> ARRAY['CVE-2026-104242'] AND f.advisory_id IN (SELECT aa.advisory_id FROM advisory_alias aa WHERE aa.tenant_id = '$T' AND aa.alias = 'CVE-2026-104242')"
     hot "findings of a component" "SELECT scan_id, artifact_purl, advisory_id, status FROM finding WHERE tenant_id = '$T' AND component_purl = 'pkg:npm/pkg-707@1.0.0'"
     hot "open findings of an artifact in a scan" "SELECT component_purl, advisory_id, status FROM finding WHERE tenant_id = '$T' AND artifact_purl = 'pkg:generic/fleet/app77@1.0.0' AND status IN ('affected', 'under_investigation') AND scan_id = md5('bench-scan-2')::uuid"
   )

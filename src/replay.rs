@@ -195,13 +195,13 @@ pub fn replay(
         match recorded {
             Some(rec) => {
                 let a: BTreeSet<&Finding> = rec.iter().collect();
-                let b: BTreeSet<&Finding> = eval.findings.iter().collect();
+                let b: BTreeSet<&Finding> = eval.matches.findings.iter().collect();
                 diff.recorded_from = Some("database".into());
                 diff.only_in_recorded = a.difference(&b).map(|f| (*f).clone()).collect();
                 diff.only_in_replay = b.difference(&a).map(|f| (*f).clone()).collect();
             }
             None => {
-                diff.only_in_replay = eval.findings.clone();
+                diff.only_in_replay = eval.matches.findings.clone();
                 diff.note.get_or_insert_with(|| {
                     "the recorded findings are not available (live database unreachable or scan unknown): \
                      only_in_replay lists every replayed finding"

@@ -12,7 +12,8 @@ use std::process::Command;
 
 use proptest::prelude::*;
 use stella_bundle::versions::{
-    compare, is_affected, Ecosystem, Event, Range, RangeKind, Scheme, VersionError,
+    compare, is_affected, CandidateVersion, Ecosystem, Event, PreparedAffected, Range, RangeKind,
+    Scheme, VersionError,
 };
 
 fn shared_dir() -> PathBuf {
@@ -1281,73 +1282,286 @@ fn pypa_legacy_versions() {
     );
 }
 
+/// The fixture OSV records (JSON) below `fixtures/osv/SUB` for each of `subs`, with their paths.
+fn fixture_advisories(subs: &[&str]) -> Vec<(PathBuf, serde_json::Value)> {
+    let mut out = Vec::new();
+    for sub in subs {
+        let Ok(rd) = std::fs::read_dir(shared_dir().join("fixtures/osv").join(sub)) else {
+            continue;
+        };
+        for e in rd.filter_map(Result::ok) {
+            let p = e.path();
+            if p.extension() != Some(std::ffi::OsStr::new("json")) {
+                continue;
+            }
+            let Some(doc) = std::fs::read_to_string(&p)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            else {
+                continue;
+            };
+            out.push((p, doc));
+        }
+    }
+    out
+}
+
 #[test]
 fn all_fixture_advisories_deserialize_and_evaluate() {
     let mut n = 0;
-    for sub in [
+    for (p, doc) in fixture_advisories(&[
         "rustsec",
         "govulndb",
         "ghsa-osv-schema-testdata",
         "osv-linter-testdata",
         "redhat",
-    ] {
-        let dir = shared_dir().join("fixtures/osv").join(sub);
-        let Ok(rd) = std::fs::read_dir(&dir) else {
+    ]) {
+        let Some(list) = doc["affected"].as_array() else {
             continue;
         };
-        for e in rd.filter_map(Result::ok) {
-            let p = e.path();
-            if p.extension().is_none_or(|x| x != "json") {
-                continue;
-            }
-            let Ok(text) = std::fs::read_to_string(&p) else {
+        for a in list {
+            let Some(eco) = a["package"]["ecosystem"].as_str() else {
                 continue;
             };
-            let Ok(doc) = serde_json::from_str::<serde_json::Value>(&text) else {
-                continue;
+            let eco = Ecosystem::from_osv(eco);
+            let ranges: Vec<Range> = match serde_json::from_value(a["ranges"].clone()) {
+                Ok(r) => r,
+                Err(_) if a["ranges"].is_null() => Vec::new(),
+                Err(err) => panic!("{}: ranges: {err}", p.display()),
             };
-            let Some(list) = doc["affected"].as_array() else {
-                continue;
-            };
-            for a in list {
-                let Some(eco) = a["package"]["ecosystem"].as_str() else {
+            // Evaluating must never panic; the first event of each range is itself in range
+            // when it is an `introduced` (a sanity check of the walk).
+            for r in &ranges {
+                if r.kind == RangeKind::Git {
                     continue;
+                }
+                let scheme = if r.kind == RangeKind::Semver {
+                    Scheme::SemVer
+                } else {
+                    eco.scheme()
                 };
-                let eco = Ecosystem::from_osv(eco);
-                let ranges: Vec<Range> = match serde_json::from_value(a["ranges"].clone()) {
-                    Ok(r) => r,
-                    Err(_) if a["ranges"].is_null() => Vec::new(),
-                    Err(err) => panic!("{}: ranges: {err}", p.display()),
-                };
-                // Evaluating must never panic; the first event of each range is itself in range
-                // when it is an `introduced` (a sanity check of the walk).
-                for r in &ranges {
-                    if r.kind == RangeKind::Git {
-                        continue;
-                    }
-                    let scheme = if r.kind == RangeKind::Semver {
-                        Scheme::SemVer
-                    } else {
-                        eco.scheme()
-                    };
-                    if let Some(Event::Introduced(v)) = r.events.first() {
-                        if v != "0" && scheme != Scheme::ExactOnly && scheme.parse(v).is_ok() {
-                            let res = is_affected(&eco, v, std::slice::from_ref(r), &[]);
-                            let later_fix_equal = r.events.iter().skip(1).any(|e| {
+                if let Some(Event::Introduced(v)) = r.events.first() {
+                    if v != "0" && scheme != Scheme::ExactOnly && scheme.parse(v).is_ok() {
+                        let res = is_affected(&eco, v, std::slice::from_ref(r), &[]);
+                        let later_fix_equal = r.events.iter().skip(1).any(|e| {
                                 matches!(e, Event::Fixed(f) if scheme.compare(f, v) == Ok(Ordering::Equal))
                             });
-                            if !later_fix_equal {
-                                assert_eq!(res, Ok(true), "{}: introduced {v}", p.display());
-                            }
+                        if !later_fix_equal {
+                            assert_eq!(res, Ok(true), "{}: introduced {v}", p.display());
                         }
                     }
-                    n += 1;
                 }
+                n += 1;
             }
         }
     }
     eprintln!("evaluated {n} fixture ranges");
     assert!(n > 100, "too few fixture ranges found: {n}");
+}
+
+/// The OSV evaluation written out per call, straight from the schema's algorithm (parse the
+/// version and every event, sort the events stably by version, walk), as `is_affected` did
+/// before entries were prepared once: the oracle for [`PreparedAffected`]. `None` = an error.
+fn oracle_is_affected(
+    eco: &Ecosystem,
+    version: &str,
+    ranges: &[Range],
+    versions: &[String],
+) -> Option<bool> {
+    let scheme = eco.scheme();
+    if versions.iter().any(|v| v == version) {
+        return Some(true);
+    }
+    if scheme == Scheme::ExactOnly {
+        return Some(false);
+    }
+    let mut failed = false;
+    match scheme.parse(version) {
+        Ok(p)
+            if versions
+                .iter()
+                .any(|l| scheme.parse(l).ok() == Some(p.clone())) =>
+        {
+            return Some(true)
+        }
+        Ok(_) => {}
+        Err(_) => failed = true,
+    }
+    'ranges: for r in ranges {
+        let sch = match r.kind {
+            RangeKind::Semver => Scheme::SemVer,
+            RangeKind::Ecosystem => scheme,
+            _ => continue,
+        };
+        let Ok(v) = sch.parse(version) else {
+            failed = true;
+            continue;
+        };
+        // (sort key: None = introduced "0", the event)
+        let mut events = Vec::new();
+        let mut limits = Vec::new();
+        let mut star = false;
+        for e in &r.events {
+            let parsed = match e {
+                Event::Limit(l) if l == "*" => {
+                    star = true;
+                    continue;
+                }
+                Event::Introduced(i) if i == "0" => None,
+                _ => match sch.parse(e.version()) {
+                    Ok(p) => Some(p),
+                    Err(_) => {
+                        failed = true;
+                        continue 'ranges;
+                    }
+                },
+            };
+            match e {
+                Event::Limit(_) => limits.extend(parsed),
+                _ => events.push((parsed, e)),
+            }
+        }
+        if !limits.is_empty() && !star && !limits.iter().any(|l| v < *l) {
+            continue;
+        }
+        // Bubble sort: stable, and safe on Maven's non-transitive order.
+        for i in 0..events.len() {
+            for j in (i + 1..events.len()).rev() {
+                if events[j - 1].0 > events[j].0 {
+                    events.swap(j - 1, j);
+                }
+            }
+        }
+        let mut affected = false;
+        for (at, e) in &events {
+            let cmp = at.as_ref().map_or(Ordering::Greater, |a| v.cmp(a));
+            match e {
+                Event::Introduced(_) if cmp != Ordering::Less => affected = true,
+                Event::Fixed(_) if cmp != Ordering::Less => affected = false,
+                Event::LastAffected(_) if cmp == Ordering::Greater => affected = false,
+                _ => {}
+            }
+        }
+        if affected {
+            return Some(true);
+        }
+    }
+    (!failed).then_some(false)
+}
+
+/// The prepared form (each entry parsed and sorted once, each version parsed once and shared by
+/// every entry) against the per-call oracle: every fixture advisory's entries, evaluated for
+/// every version any fixture event or list names plus generated ones (Maven's non-transitive
+/// qualifier mixes included), and generated ranges over generated versions per scheme.
+#[test]
+fn prepared_evaluation_equals_the_per_call_oracle() {
+    let mut entries: Vec<(Ecosystem, Vec<Range>, Vec<String>)> = Vec::new();
+    for (_, doc) in fixture_advisories(&[
+        "rustsec",
+        "govulndb",
+        "ghsa-osv-schema-testdata",
+        "osv-linter-testdata",
+        "redhat",
+        "pypa",
+    ]) {
+        for a in doc["affected"].as_array().into_iter().flatten() {
+            let Some(eco) = a["package"]["ecosystem"].as_str() else {
+                continue;
+            };
+            let ranges: Vec<Range> =
+                serde_json::from_value(a["ranges"].clone()).unwrap_or_default();
+            let versions: Vec<String> =
+                serde_json::from_value(a["versions"].clone()).unwrap_or_default();
+            entries.push((Ecosystem::from_osv(eco), ranges, versions));
+        }
+    }
+    let fixture_entries = entries.len();
+    // Generated entries: 1-3 ranges of 1-5 random events over each scheme's generator.
+    type Gen = fn(&mut Rng) -> String;
+    let gens: [(&str, Gen); 6] = [
+        ("npm", gen_semver),
+        ("PyPI", gen_pep440),
+        ("Debian", gen_dpkg),
+        ("Red Hat", gen_rpm),
+        ("Maven", gen_maven),
+        ("RubyGems", gen_gem),
+    ];
+    let mut r = Rng(0x05EE_D0F0_05F0_0001);
+    let mut generated_versions: Vec<(String, String)> = Vec::new();
+    for (eco, gen) in gens {
+        for _ in 0..150 {
+            let ranges = (0..1 + r.below(3))
+                .map(|_| Range {
+                    kind: if r.chance(20) {
+                        RangeKind::Semver
+                    } else {
+                        RangeKind::Ecosystem
+                    },
+                    repo: None,
+                    events: (0..1 + r.below(5))
+                        .map(|_| match r.below(9) {
+                            0 => Event::Introduced("0".into()),
+                            1 | 2 => Event::Introduced(gen(&mut r)),
+                            3 | 4 => Event::Fixed(gen(&mut r)),
+                            5 | 6 => Event::LastAffected(gen(&mut r)),
+                            7 => Event::Limit(gen(&mut r)),
+                            _ => Event::Limit("*".into()),
+                        })
+                        .collect(),
+                })
+                .collect();
+            let listed = (0..r.below(3)).map(|_| gen(&mut r)).collect();
+            entries.push((Ecosystem::from_osv(eco), ranges, listed));
+        }
+        for _ in 0..150 {
+            generated_versions.push((eco.to_string(), gen(&mut r)));
+        }
+    }
+    let mut checked = 0usize;
+    let mut bad = Vec::new();
+    for (eco, ranges, versions) in &entries {
+        let prepared = PreparedAffected::new(eco, ranges, versions);
+        let mut candidates: Vec<String> = ranges
+            .iter()
+            .flat_map(|r| r.events.iter().map(|e| e.version().to_string()))
+            .chain(versions.iter().cloned())
+            .chain(["0", "", "v", "1.0.0-", "junk!", "9999"].map(String::from))
+            .collect();
+        candidates.extend(
+            generated_versions
+                .iter()
+                .filter(|(e, _)| e == eco.name())
+                .map(|(_, v)| v.clone()),
+        );
+        for v in &candidates {
+            let once = CandidateVersion::new(v);
+            // Twice through the same parsed version: its cache must not change the answer.
+            for _ in 0..2 {
+                let got = prepared.is_affected(&once).ok();
+                let want = oracle_is_affected(eco, v, ranges, versions);
+                checked += 1;
+                if got != want || is_affected(eco, v, ranges, versions).ok() != want {
+                    bad.push(format!(
+                        "{eco} {v:?} {ranges:?} {versions:?}: got {got:?}, want {want:?}"
+                    ));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "prepared vs oracle: {} entries ({fixture_entries} from fixtures), {checked} evaluations, {} disagreements",
+        entries.len(),
+        bad.len()
+    );
+    assert!(
+        fixture_entries > 100,
+        "too few fixture entries: {fixture_entries}"
+    );
+    assert!(
+        bad.is_empty(),
+        "{}",
+        bad.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -180,7 +180,15 @@ pub fn findings(ctx: &Context, f: FindingsFilter, format: &str) -> Result<Report
                     l.finished_at
              FROM latest l JOIN finding f
                ON f.tenant_id = $1 AND f.scan_id = l.scan_id AND f.artifact_purl = l.artifact_purl
-             WHERE ($3::text IS NULL OR f.advisory_id = $3 OR f.aliases @> ARRAY[$3::text])
+             WHERE ($3::text IS NULL OR (
+                     -- the advisory itself or one the alias names (advisory_alias, then
+                     -- ix_finding_advisory_id: = ANY of an array, which, unlike IN (...) under
+                     -- this OR, the planner turns into an index condition), as the finding
+                     -- recorded it
+                     f.advisory_id = ANY (ARRAY(
+                         SELECT $3::text UNION ALL
+                         SELECT aa.advisory_id FROM advisory_alias aa WHERE aa.tenant_id = $1 AND aa.alias = $3))
+                     AND (f.advisory_id = $3 OR f.aliases @> ARRAY[$3::text])))
                AND ($4::text IS NULL OR f.component_purl = $4)
                AND ($5::text IS NULL OR starts_with(f.component_purl, $5 || '@'))
                AND ($6::text IS NULL OR f.status = $6)

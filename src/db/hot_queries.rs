@@ -95,18 +95,33 @@ pub const ARTIFACTS_AFFECTED_BY_ADVISORY: HotQuery = HotQuery {
     sql: "SELECT DISTINCT artifact_purl FROM finding WHERE tenant_id = $1 AND advisory_id = $2",
     table: "finding",
     key: &["tenant_id", "advisory_id"],
-    indexes: &["ix_finding_advisory"],
+    indexes: &["ix_finding_advisory_id"],
     sample: |t| vec![Box::new(t), Box::new("GHSA-xxxx-xxxx-xxxx")],
+};
+
+pub const ADVISORIES_BY_ALIAS: HotQuery = HotQuery {
+    name: "advisories_by_alias",
+    serves: "the advisory ids an alias (a CVE id) names, in any stored version (CVE <-> GHSA)",
+    sql: "SELECT advisory_id FROM advisory_alias WHERE tenant_id = $1 AND alias = $2",
+    table: "advisory_alias",
+    key: &["tenant_id", "alias"],
+    indexes: &["advisory_alias_pkey"],
+    sample: |t| vec![Box::new(t), Box::new("CVE-2024-0001")],
 };
 
 pub const FINDINGS_BY_ALIAS: HotQuery = HotQuery {
     name: "findings_by_alias",
     serves: "findings of an advisory named by an alias (a CVE id of a GHSA record)",
-    sql: "SELECT scan_id, artifact_purl, component_purl, advisory_id FROM finding \
-          WHERE tenant_id = $1 AND aliases @> ARRAY[$2::text]",
+    // Aliases belong to the advisory: the alias resolves to advisory ids through the
+    // advisory_alias projection (ADVISORIES_BY_ALIAS, a superset), their findings come from the
+    // advisory-id index, and each finding's own aliases (as the scan recorded them) decide.
+    sql:
+        "SELECT f.scan_id, f.artifact_purl, f.component_purl, f.advisory_id FROM finding f \
+          WHERE f.tenant_id = $1 AND f.aliases @> ARRAY[$2::text] AND f.advisory_id IN ( \
+            SELECT aa.advisory_id FROM advisory_alias aa WHERE aa.tenant_id = $1 AND aa.alias = $2)",
     table: "finding",
-    key: &["tenant_id", "aliases"],
-    indexes: &["ix_finding_aliases"],
+    key: &["tenant_id", "advisory_id"],
+    indexes: &["ix_finding_advisory_id"],
     sample: |t| vec![Box::new(t), Box::new("CVE-2024-0001")],
 };
 
@@ -127,9 +142,10 @@ pub const OPEN_FINDINGS_OF_ARTIFACT: HotQuery = HotQuery {
     sql: "SELECT component_purl, advisory_id, status FROM finding \
           WHERE tenant_id = $1 AND artifact_purl = $2 AND status IN ('affected', 'under_investigation') AND scan_id = $3",
     table: "finding",
-    key: &["tenant_id", "artifact_purl", "status"],
-    // With the scan known, the primary key (tenant_id, scan_id, artifact_purl, ...) serves it as well.
-    indexes: &["ix_finding_artifact_status", "finding_pkey"],
+    // The scan is always known (the artifact's latest): the primary key's prefix
+    // (tenant_id, scan_id, artifact_purl) holds the artifact's findings of that scan together.
+    key: &["tenant_id", "scan_id", "artifact_purl"],
+    indexes: &["finding_pkey"],
     sample: |t| vec![Box::new(t), Box::new("pkg:npm/app@1.0.0"), Box::new(Uuid::nil())],
 };
 
@@ -223,6 +239,7 @@ pub const ALL: &[&HotQuery] = &[
     &ADVISORIES_FOR_PACKAGE,
     &VEX_FOR_VULNERABILITY,
     &ARTIFACTS_AFFECTED_BY_ADVISORY,
+    &ADVISORIES_BY_ALIAS,
     &FINDINGS_BY_ALIAS,
     &FINDINGS_BY_COMPONENT,
     &OPEN_FINDINGS_OF_ARTIFACT,

@@ -157,13 +157,44 @@ fn migrate_locked(client: &mut postgres::Client) -> Result<MigrateReport, DbErro
     Ok(report)
 }
 
-/// Statements of a no-transaction migration: split at `;` ending a line (comments dropped).
+/// Statements of a no-transaction migration: split at `;` ending a line, except inside a
+/// dollar-quoted body (`$$ ... $$`, `$tag$ ... $tag$`: function bodies hold statements of their
+/// own); `--` comments are skipped while looking for quotes, statements of comments only dropped.
 fn split_statements(sql: &str) -> Vec<&str> {
+    let bytes = sql.as_bytes();
     let mut out = Vec::new();
     let mut start = 0;
-    for (i, _) in sql.match_indices(";\n") {
-        out.push(&sql[start..=i]);
-        start = i + 2;
+    let mut quote: Option<&str> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'-' if quote.is_none() && bytes.get(i + 1) == Some(&b'-') => {
+                i = sql[i..].find('\n').map_or(bytes.len(), |n| i + n);
+                continue;
+            }
+            b'$' => {
+                let tag_len = bytes[i + 1..]
+                    .iter()
+                    .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+                    .filter(|&n| bytes.get(i + 1 + n) == Some(&b'$'));
+                if let Some(n) = tag_len {
+                    let tag = &sql[i..i + n + 2];
+                    match quote {
+                        None => quote = Some(tag),
+                        Some(open) if open == tag => quote = None,
+                        Some(_) => {}
+                    }
+                    i += n + 2;
+                    continue;
+                }
+            }
+            b';' if quote.is_none() && bytes.get(i + 1) == Some(&b'\n') => {
+                out.push(&sql[start..=i]);
+                start = i + 2;
+            }
+            _ => {}
+        }
+        i += 1;
     }
     if !sql[start..].trim().is_empty() {
         out.push(&sql[start..]);
@@ -209,5 +240,21 @@ mod tests {
         let s =
             "-- stella:no-transaction\n-- c\nCREATE INDEX a ON t (x);\nCREATE INDEX b ON t (y);\n";
         assert_eq!(split_statements(s).len(), 2);
+    }
+
+    #[test]
+    fn split_keeps_dollar_quoted_bodies_whole() {
+        let s = "-- stella:no-transaction\n-- a $comment; with a dollar\nCREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n    RAISE NOTICE 'x';\n    RETURN NULL;\nEND $$;\nCREATE FUNCTION g() RETURNS int LANGUAGE sql AS $body$\nSELECT 1;\n$body$;\nDROP INDEX CONCURRENTLY IF EXISTS i;\n";
+        let parts = split_statements(s);
+        assert_eq!(parts.len(), 3, "{parts:#?}");
+        assert!(parts[0].contains("RETURN NULL;") && parts[0].trim_end().ends_with("END $$;"));
+        assert!(parts[1].contains("$body$;"));
+        assert!(parts[2].contains("DROP INDEX"));
+        // Every shipped no-transaction migration splits into complete statements.
+        for m in MIGRATIONS.iter().filter(|m| m.no_transaction()) {
+            for stmt in split_statements(m.sql) {
+                assert_eq!(stmt.matches("$$").count() % 2, 0, "{}: {stmt}", m.name);
+            }
+        }
     }
 }

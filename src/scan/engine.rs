@@ -6,12 +6,11 @@
 use super::digest::{self, Finding};
 use crate::db::DbError;
 use crate::formats::Purl;
-use crate::versions::{self, Ecosystem, Range};
+use crate::versions::{CandidateVersion, Ecosystem, PreparedAffected, Range};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::GenericClient;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::rc::Rc;
 use uuid::Uuid;
 
 /// Engine identity recorded in every manifest; a replay by another engine says so.
@@ -57,9 +56,9 @@ pub struct Counts {
     pub under_investigation: u64,
 }
 
-/// The engine's result.
+/// The engine's findings before their digest.
 #[derive(Debug, Clone)]
-pub struct Evaluation {
+pub struct Matches {
     /// Canonically sorted.
     pub findings: Vec<Finding>,
     /// The severity of each finding, aligned with `findings`.
@@ -67,6 +66,28 @@ pub struct Evaluation {
     pub counts: Counts,
     /// Hex content hashes of the VEX documents whose statements decided a finding's status.
     pub vex_used: BTreeSet<String>,
+}
+
+impl Matches {
+    /// The evaluation with `digest`, the result digest of these findings.
+    pub fn with_digest(self, digest: String) -> Evaluation {
+        Evaluation {
+            matches: self,
+            digest,
+        }
+    }
+
+    /// The evaluation, its digest computed here.
+    pub fn digested(self) -> Evaluation {
+        let digest = digest::result_digest(&self.findings);
+        self.with_digest(digest)
+    }
+}
+
+/// The engine's result: the findings and their result digest.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub matches: Matches,
     pub digest: String,
 }
 
@@ -83,14 +104,13 @@ struct Statement {
     vex_hash: String,
 }
 
-/// One `advisory_affected` row of a current advisory, decoded once per scan.
+/// One `advisory_affected` row of a current advisory, decoded and prepared once per scan.
 struct AffectedEntry {
     advisory_id: String,
     aliases: Vec<String>,
     severity: Option<String>,
     eco: Ecosystem,
-    ranges: Vec<Range>,
-    versions: Vec<String>,
+    prepared: PreparedAffected,
 }
 
 /// A purl compared as VEX compares products: exact; or the same package when the statement
@@ -146,151 +166,242 @@ fn q(what: &str) -> impl Fn(postgres::Error) -> DbError + '_ {
     move |e| DbError::query(what, e)
 }
 
+/// The current, non-withdrawn `advisory_affected` rows naming a package of the scanned SBOMs
+/// (the same (ecosystem base, name) equality the per-component match below uses).
+const AFFECTED_ENTRIES_SQL: &str = "SELECT a.advisory_id, a.aliases, a.severity, af.ecosystem, af.ecosystem_base,
+            af.package_name, af.ranges::text, af.versions
+     FROM advisory_affected af
+     JOIN advisory_current c
+       ON c.tenant_id = af.tenant_id AND c.advisory_pk = af.advisory_pk AND NOT c.withdrawn
+     JOIN advisory a ON a.tenant_id = c.tenant_id AND a.id = c.advisory_pk
+     WHERE af.tenant_id = $1
+       AND (af.ecosystem_base, af.package_name) IN (
+           SELECT split_part(sc.ecosystem, ':', 1), sc.package_name FROM sbom_component sc
+           WHERE sc.tenant_id = $1 AND sc.sbom_id = ANY($2) AND sc.purl IS NOT NULL AND sc.version IS NOT NULL)";
+
+/// Every component of the scanned SBOMs (those without purl or version are only counted).
+const COMPONENTS_SQL: &str =
+    "SELECT sbom_id, purl, version, ecosystem, package_name FROM sbom_component
+     WHERE tenant_id = $1 AND sbom_id = ANY($2)";
+
+/// The affected entries of one package, by ecosystem base then package name.
+type EntryIndex = HashMap<String, HashMap<String, Vec<u32>>>;
+
+/// A component affected by an entry: indexes into the scan's artifacts (in canonical order),
+/// the matched component purls and the entries.
+#[derive(Clone, Copy)]
+struct Hit {
+    artifact: u32,
+    purl: u32,
+    entry: u32,
+}
+
 /// Evaluate the given SBOMs against the advisories and VEX visible to `client`.
 pub fn evaluate(
     client: &mut impl GenericClient,
     tenant: Uuid,
     sboms: &[ScannedSbom],
 ) -> Result<Evaluation, DbError> {
+    Ok(find(client, tenant, sboms)?.digested())
+}
+
+/// The findings of the given SBOMs, not yet digested (a caller may digest them while it does
+/// something else with them, as `scan` does while it stores them).
+pub fn find(
+    client: &mut impl GenericClient,
+    tenant: Uuid,
+    sboms: &[ScannedSbom],
+) -> Result<Matches, DbError> {
     let started = std::time::Instant::now();
     let ids: Vec<i64> = sboms.iter().map(|s| s.sbom_id).collect();
-    let artifact_of: BTreeMap<i64, &str> = sboms
+    // Artifacts in canonical (byte) order; findings sort by this rank first.
+    let mut artifacts: Vec<&str> = sboms.iter().map(|s| s.artifact_purl.as_str()).collect();
+    artifacts.sort_unstable();
+    artifacts.dedup();
+    let artifact_rank: HashMap<i64, u32> = sboms
         .iter()
-        .map(|s| (s.sbom_id, s.artifact_purl.as_str()))
+        .map(|s| {
+            let rank = artifacts
+                .binary_search(&s.artifact_purl.as_str())
+                .unwrap_or_default();
+            (s.sbom_id, rank as u32)
+        })
         .collect();
     let mut counts = Counts {
         artifacts: sboms.len() as u64,
         ..Counts::default()
     };
-    let row = client
-        .query_one(
-            "SELECT count(*), count(*) FILTER (WHERE purl IS NULL),
-                    count(*) FILTER (WHERE ecosystem LIKE 'purl:%'),
-                    count(*) FILTER (WHERE purl IS NOT NULL AND version IS NULL)
-             FROM sbom_component WHERE tenant_id = $1 AND sbom_id = ANY($2)",
-            &[&tenant, &ids],
-        )
-        .map_err(q("counting components"))?;
-    counts.components = row.get::<_, i64>(0) as u64;
-    counts.components_without_purl = row.get::<_, i64>(1) as u64;
-    counts.components_unknown_ecosystem = row.get::<_, i64>(2) as u64;
-    counts.components_without_version = row.get::<_, i64>(3) as u64;
 
-    // Streamed: a fleet's candidate rows do not all fit in memory at once. Each advisory_affected
-    // row is decoded once (its ranges parsed, its ecosystem resolved) however many components
-    // name its package, and each (affected row, version) verdict is computed once however many
-    // SBOMs carry that version.
+    // Each affected entry is read and prepared once (events parsed and sorted), however many
+    // components name its package.
+    let mut entries: Vec<AffectedEntry> = Vec::new();
+    let mut index: EntryIndex = HashMap::new();
+    for r in client
+        .query(AFFECTED_ENTRIES_SQL, &[&tenant, &ids])
+        .map_err(q("reading the advisories of the scanned packages"))?
+    {
+        let eco = Ecosystem::from_osv(r.get::<_, &str>(3));
+        let ranges: Vec<Range> = serde_json::from_str(r.get::<_, &str>(6)).unwrap_or_default();
+        let versions: Vec<String> = r.get(7);
+        let prepared = PreparedAffected::new(&eco, &ranges, &versions);
+        index
+            .entry(r.get(4))
+            .or_default()
+            .entry(r.get(5))
+            .or_default()
+            .push(entries.len() as u32);
+        entries.push(AffectedEntry {
+            advisory_id: r.get(0),
+            aliases: r.get(1),
+            severity: r.get(2),
+            eco,
+            prepared,
+        });
+    }
+    // Advisory ids in canonical order: findings sort by this rank last.
+    let mut advisory_ids: Vec<&str> = entries.iter().map(|e| e.advisory_id.as_str()).collect();
+    advisory_ids.sort_unstable();
+    advisory_ids.dedup();
+    let advisory_rank: Vec<u32> = entries
+        .iter()
+        .map(|e| {
+            advisory_ids
+                .binary_search(&e.advisory_id.as_str())
+                .unwrap_or_default() as u32
+        })
+        .collect();
+
+    // Streamed: a fleet's components do not all fit in memory at once. Each distinct version
+    // string is parsed once (per ordering scheme) however many components carry it.
     let params: [&(dyn postgres::types::ToSql + Sync); 2] = [&tenant, &ids];
     let mut rows = client
-        .query_raw(
-            "SELECT sc.sbom_id, sc.purl, sc.version, sc.ecosystem, af.advisory_pk, af.ordinal,
-                    a.advisory_id, a.aliases, a.severity, af.ecosystem, af.ranges, af.versions
-             FROM sbom_component sc
-             JOIN advisory_affected af
-               ON af.tenant_id = sc.tenant_id AND af.ecosystem_base = split_part(sc.ecosystem, ':', 1)
-              AND af.package_name = sc.package_name
-             JOIN advisory_current c
-               ON c.tenant_id = af.tenant_id AND c.advisory_pk = af.advisory_pk AND NOT c.withdrawn
-             JOIN advisory a ON a.tenant_id = c.tenant_id AND a.id = c.advisory_pk
-             WHERE sc.tenant_id = $1 AND sc.sbom_id = ANY($2) AND sc.purl IS NOT NULL AND sc.version IS NOT NULL",
-            params,
-        )
+        .query_raw(COMPONENTS_SQL, params)
         .map_err(q("matching components to advisories"))?;
-    // (artifact, component, advisory) -> (aliases, severity)
-    let mut matched: BTreeMap<FindingKey, (BTreeSet<String>, Option<String>)> = BTreeMap::new();
+    let mut hits: Vec<Hit> = Vec::new();
+    let mut purls: Vec<String> = Vec::new();
     // Components whose version could not be ordered: counted once each, whatever the number of
     // advisories naming their package.
     let mut unparseable: BTreeSet<(i64, String)> = BTreeSet::new();
-    let mut entries: HashMap<(i64, i32), Rc<AffectedEntry>> = HashMap::new();
-    let mut verdicts: HashMap<(i64, i32), HashMap<String, Option<bool>>> = HashMap::new();
+    let mut parsed_versions: HashMap<String, CandidateVersion> = HashMap::new();
     let mut comp_ecos: HashMap<String, Ecosystem> = HashMap::new();
     while let Some(r) = rows
         .next()
         .map_err(q("matching components to advisories"))?
     {
-        counts.candidates += 1;
-        let key: (i64, i32) = (r.get(4), r.get(5));
-        let entry = match entries.get(&key) {
-            Some(e) => Rc::clone(e),
-            None => {
-                let e = Rc::new(AffectedEntry {
-                    advisory_id: r.get(6),
-                    aliases: r.get(7),
-                    severity: r.get(8),
-                    eco: Ecosystem::from_osv(r.get::<_, &str>(9)),
-                    ranges: serde_json::from_value(r.get::<_, serde_json::Value>(10))
-                        .unwrap_or_default(),
-                    versions: r.get(11),
-                });
-                entries.insert(key, Rc::clone(&e));
-                e
-            }
+        let sbom_id: i64 = r.get(0);
+        let purl: Option<&str> = r.get(1);
+        let version: Option<&str> = r.get(2);
+        let comp_eco_name: Option<&str> = r.get(3);
+        counts.components += 1;
+        if purl.is_none() {
+            counts.components_without_purl += 1;
+        }
+        if comp_eco_name.is_some_and(|e| e.starts_with("purl:")) {
+            counts.components_unknown_ecosystem += 1;
+        }
+        if purl.is_some() && version.is_none() {
+            counts.components_without_version += 1;
+        }
+        let (Some(purl), Some(version), Some(comp_eco_name), Some(package_name)) =
+            (purl, version, comp_eco_name, r.get::<_, Option<&str>>(4))
+        else {
+            continue;
         };
-        let comp_eco_name: &str = r.get(3);
+        let eco_base = comp_eco_name.split(':').next().unwrap_or_default();
+        let Some(candidates) = index.get(eco_base).and_then(|m| m.get(package_name)) else {
+            continue;
+        };
+        counts.candidates += candidates.len() as u64;
         if !comp_ecos.contains_key(comp_eco_name) {
             comp_ecos.insert(
                 comp_eco_name.to_string(),
                 Ecosystem::from_osv(comp_eco_name),
             );
         }
-        let matches = comp_ecos
-            .get(comp_eco_name)
-            .is_some_and(|e| e.matches_advisory(&entry.eco));
-        if !matches {
+        let Some(comp_eco) = comp_ecos.get(comp_eco_name) else {
             continue;
-        }
-        let sbom_id: i64 = r.get(0);
-        let version: &str = r.get(2);
-        let per_entry = verdicts.entry(key).or_default();
-        let verdict = match per_entry.get(version) {
-            Some(v) => *v,
-            None => {
-                let v =
-                    versions::is_affected(&entry.eco, version, &entry.ranges, &entry.versions).ok();
-                per_entry.insert(version.to_string(), v);
-                v
-            }
         };
-        let purl = || r.get::<_, String>(1);
-        match verdict {
-            Some(true) => {
-                let artifact = artifact_of
-                    .get(&sbom_id)
-                    .copied()
-                    .unwrap_or_default()
-                    .to_string();
-                let slot = matched
-                    .entry((artifact, purl(), entry.advisory_id.clone()))
-                    .or_insert_with(|| (BTreeSet::new(), None));
-                slot.0.extend(entry.aliases.iter().cloned());
-                if slot.1.is_none() {
-                    slot.1 = entry.severity.clone();
-                }
+        if !parsed_versions.contains_key(version) {
+            parsed_versions.insert(version.to_string(), CandidateVersion::new(version));
+        }
+        let Some(cv) = parsed_versions.get(version) else {
+            continue;
+        };
+        let artifact = artifact_rank.get(&sbom_id).copied().unwrap_or_default();
+        let mut unparseable_here = false;
+        let first_hit = hits.len();
+        for &e in candidates {
+            let entry = &entries[e as usize];
+            if !comp_eco.matches_advisory(&entry.eco) {
+                continue;
             }
-            Some(false) => {}
-            None => {
-                unparseable.insert((sbom_id, purl()));
+            match entry.prepared.is_affected(cv) {
+                Ok(true) => hits.push(Hit {
+                    artifact,
+                    purl: purls.len() as u32,
+                    entry: e,
+                }),
+                Ok(false) => {}
+                Err(_) => unparseable_here = true,
             }
+        }
+        if hits.len() > first_hit {
+            purls.push(purl.to_string());
+        }
+        if unparseable_here {
+            unparseable.insert((sbom_id, purl.to_string()));
         }
     }
     drop(rows);
+    // Canonical order: (artifact, component, advisory id), each compared as bytes.
+    hits.sort_unstable_by(|a, b| {
+        a.artifact
+            .cmp(&b.artifact)
+            .then_with(|| {
+                purls[a.purl as usize]
+                    .as_bytes()
+                    .cmp(purls[b.purl as usize].as_bytes())
+            })
+            .then_with(|| advisory_rank[a.entry as usize].cmp(&advisory_rank[b.entry as usize]))
+    });
+    // One finding per run of equal (artifact, component, advisory) hits: several entries of one
+    // advisory, or several SBOM lines naming one component.
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, h) in hits.iter().enumerate() {
+        let same = i > 0 && {
+            let p = &hits[i - 1];
+            p.artifact == h.artifact
+                && purls[p.purl as usize] == purls[h.purl as usize]
+                && advisory_rank[p.entry as usize] == advisory_rank[h.entry as usize]
+        };
+        match groups.last_mut() {
+            Some(g) if same => g.end = i + 1,
+            _ => groups.push(i..i + 1),
+        }
+    }
     tracing::debug!(
-        "engine: {} candidates, {} affected entries, {} verdicts, {} findings in {:.3}s",
+        "engine: {} candidates, {} affected entries, {} distinct versions, {} findings in {:.3}s",
         counts.candidates,
         entries.len(),
-        verdicts.values().map(HashMap::len).sum::<usize>(),
-        matched.len(),
+        parsed_versions.len(),
+        groups.len(),
         started.elapsed().as_secs_f64()
     );
     counts.unparseable_versions = unparseable.len() as u64;
 
-    // VEX statements about any id or alias involved.
-    let mut all_ids: BTreeSet<String> = BTreeSet::new();
-    for ((_, _, id), (aliases, _)) in &matched {
-        all_ids.insert(id.clone());
-        all_ids.extend(aliases.iter().cloned());
+    // VEX statements about any id or alias of an entry that matched.
+    let mut hit_entries: Vec<bool> = vec![false; entries.len()];
+    for h in &hits {
+        hit_entries[h.entry as usize] = true;
     }
-    let all_ids: Vec<String> = all_ids.into_iter().collect();
+    let all_ids: BTreeSet<&str> = entries
+        .iter()
+        .zip(&hit_entries)
+        .filter(|(_, hit)| **hit)
+        .flat_map(|(e, _)| std::iter::once(&e.advisory_id).chain(&e.aliases))
+        .map(String::as_str)
+        .collect();
+    let all_ids: Vec<&str> = all_ids.into_iter().collect();
     let stmts: Vec<Statement> = if all_ids.is_empty() {
         Vec::new()
     } else {
@@ -321,10 +432,10 @@ pub fn evaluate(
             .collect()
     };
 
-    let mut findings = Vec::with_capacity(matched.len());
-    // `matched` iterates in (artifact, component, advisory) byte order: the canonical order, so
+    let mut findings = Vec::with_capacity(groups.len());
+    // The groups follow (artifact, component, advisory) byte order: the canonical order, so
     // `severities` stays aligned with `findings` (checked below).
-    let mut severities = Vec::with_capacity(matched.len());
+    let mut severities = Vec::with_capacity(groups.len());
     let mut vex_used = BTreeSet::new();
     // Statements by the ids they name, so a finding looks only at the statements about it.
     let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -334,8 +445,23 @@ pub fn evaluate(
         }
     }
     let mut artifact_keys: HashMap<String, PurlKey> = HashMap::new();
-    for ((artifact, component, advisory_id), (aliases, severity)) in matched {
-        let mut about: Vec<usize> = std::iter::once(&advisory_id)
+    for group in groups {
+        let group = &hits[group];
+        let first = &entries[group[0].entry as usize];
+        let artifact = artifacts[group[0].artifact as usize];
+        let component = purls[group[0].purl as usize].as_str();
+        let advisory_id = &first.advisory_id;
+        // Sorted and deduplicated: the union of the matching entries' aliases.
+        let mut aliases: Vec<String> = group
+            .iter()
+            .flat_map(|h| entries[h.entry as usize].aliases.iter().cloned())
+            .collect();
+        aliases.sort_unstable();
+        aliases.dedup();
+        let severity = group
+            .iter()
+            .find_map(|h| entries[h.entry as usize].severity.clone());
+        let mut about: Vec<usize> = std::iter::once(advisory_id)
             .chain(aliases.iter())
             .filter_map(|id| by_id.get(id.as_str()))
             .flatten()
@@ -347,10 +473,10 @@ pub fn evaluate(
             None
         } else {
             let art = artifact_keys
-                .entry(artifact.clone())
-                .or_insert_with(|| PurlKey::new(&artifact))
+                .entry(artifact.to_string())
+                .or_insert_with(|| PurlKey::new(artifact))
                 .clone();
-            let comp = PurlKey::new(&component);
+            let comp = PurlKey::new(component);
             about
                 .iter()
                 .map(|&i| &stmts[i])
@@ -377,10 +503,10 @@ pub fn evaluate(
         }
         severities.push(severity);
         findings.push(Finding {
-            artifact_purl: artifact,
-            component_purl: component,
-            advisory_id,
-            aliases: aliases.into_iter().collect(),
+            artifact_purl: artifact.to_string(),
+            component_purl: component.to_string(),
+            advisory_id: advisory_id.clone(),
+            aliases,
             status,
             justification,
         });
@@ -394,14 +520,11 @@ pub fn evaluate(
             < (&w[1].artifact_purl, &w[1].component_purl, &w[1].advisory_id)
     }));
     counts.findings = findings.len() as u64;
-    let digest = digest::result_digest(&findings);
-    tracing::debug!("engine: digest at {:.3}s", started.elapsed().as_secs_f64());
-    Ok(Evaluation {
+    Ok(Matches {
         findings,
         severities,
         counts,
         vex_used,
-        digest,
     })
 }
 

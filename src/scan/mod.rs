@@ -12,7 +12,7 @@ pub mod engine;
 mod error;
 pub mod manifest;
 
-pub use engine::{evaluate, Counts, Evaluation, ScannedSbom};
+pub use engine::{evaluate, Counts, Evaluation, Matches, ScannedSbom};
 pub use error::ScanError;
 
 use crate::bundle::PrivateKey;
@@ -153,7 +153,10 @@ pub fn run(
     tenant: &Tenant,
     req: &ScanRequest<'_>,
 ) -> Result<ScanOutcome, ScanError> {
-    let scan_id = Uuid::new_v4();
+    // Time-ordered (UUIDv7): a new scan's findings sort after the tenant's earlier ones in the
+    // primary key (tenant_id, scan_id, ...), so storing them appends at the index's right edge
+    // instead of splitting pages in the middle of it.
+    let scan_id = Uuid::now_v7();
     let started = chrono::Utc::now();
     let mut warnings = Vec::new();
 
@@ -220,18 +223,19 @@ fn scan_locked(
     // Re-resolve under the lock: the SBOMs read are the ones in force at the restore point.
     let sboms = latest_sboms(&mut tx, tenant, req.artifacts)?;
     phases.mark("lock and resolve");
-    let eval = evaluate(&mut tx, tenant.id, &sboms)?;
+    let found = engine::find(&mut tx, tenant.id, &sboms)?;
     phases.mark("evaluate");
     let feeds = feed_inputs(&mut tx, tenant, started)?;
     let finished = chrono::Utc::now();
-    let counts_json = serde_json::to_value(&eval.counts).unwrap_or_default();
+    let counts_json = serde_json::to_value(&found.counts).unwrap_or_default();
     let policy = crate::bundle::statement::canonical_json(&engine::policy_json());
     let policy_sha = Sha256::digest(&policy).to_vec();
-    let digest_bytes = hex::decode(&eval.digest).unwrap_or_default();
+    // The result digest is set below, with the restore point: it is computed while the
+    // findings are stored.
     tx.execute(
         "INSERT INTO scan_run (tenant_id, scan_id, status, started_at, finished_at, engine_version, engine_rules,
-                               policy_sha256, result_digest, counts)
-         VALUES ($1, $2, 'done', $3, $4, $5, $6, $7, $8, $9)",
+                               policy_sha256, counts)
+         VALUES ($1, $2, 'done', $3, $4, $5, $6, $7, $8)",
         &[
             &tenant.id,
             &scan_id,
@@ -240,7 +244,6 @@ fn scan_locked(
             &engine::ENGINE_VERSION,
             &engine::ENGINE_RULES,
             &policy_sha,
-            &digest_bytes,
             &counts_json,
         ],
     )
@@ -252,40 +255,17 @@ fn scan_locked(
         )
         .map_err(q("recording the scanned artifacts"))?;
     }
-    {
-        let sink = tx
-            .copy_in(
-                "COPY finding (tenant_id, scan_id, artifact_purl, component_purl, advisory_id, aliases, status, justification, severity) FROM STDIN BINARY",
-            )
-            .map_err(q("storing findings"))?;
-        let types = [
-            Type::UUID,
-            Type::UUID,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT_ARRAY,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-        ];
-        let mut w = postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
-        for (f, sev) in eval.findings.iter().zip(&eval.severities) {
-            w.write(&[
-                &tenant.id,
-                &scan_id,
-                &f.artifact_purl,
-                &f.component_purl,
-                &f.advisory_id,
-                &f.aliases,
-                &f.status,
-                &f.justification,
-                &sev,
-            ])
-            .map_err(q("storing findings"))?;
-        }
-        w.finish().map_err(q("storing findings"))?;
-    }
+    // Two cores' work: the digest is hashed here while the server stores the findings.
+    let digest = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| digest::result_digest(&found.findings));
+        let stored = store_findings(&mut tx, tenant, scan_id, &found);
+        let digest = hashing
+            .join()
+            .unwrap_or_else(|_| digest::result_digest(&found.findings));
+        stored.map(|()| digest)
+    })?;
+    let eval = found.with_digest(digest);
+    let digest_bytes = hex::decode(&eval.digest).unwrap_or_default();
     phases.mark("store findings");
     // The database point: a restore point while the inputs are still locked.
     let name = format!("stella-scan-{scan_id}");
@@ -303,12 +283,13 @@ fn scan_locked(
     let timeline: i64 = point.get(1);
     let system_identifier: String = point.get(2);
     tx.execute(
-        "UPDATE scan_run SET restore_point = $3, lsn = $4::text::pg_lsn, timeline = $5 WHERE tenant_id = $1 AND scan_id = $2",
-        &[&tenant.id, &scan_id, &name, &lsn, &(timeline as i32)],
+        "UPDATE scan_run SET restore_point = $3, lsn = $4::text::pg_lsn, timeline = $5, result_digest = $6
+         WHERE tenant_id = $1 AND scan_id = $2",
+        &[&tenant.id, &scan_id, &name, &lsn, &(timeline as i32), &digest_bytes],
     )
     .map_err(q("recording the restore point"))?;
     let details = serde_json::json!({
-        "digest": eval.digest, "counts": eval.counts, "restore_point": name, "lsn": lsn,
+        "digest": eval.digest, "counts": eval.matches.counts, "restore_point": name, "lsn": lsn,
         "artifacts": sboms.iter().map(|s| &s.artifact_purl).collect::<Vec<_>>(),
     });
     crate::events::record(
@@ -347,6 +328,7 @@ fn scan_locked(
                 })
                 .collect(),
             vex: eval
+                .matches
                 .vex_used
                 .iter()
                 .map(|h| VexInput {
@@ -363,7 +345,7 @@ fn scan_locked(
         },
         result: ResultSummary {
             digest: eval.digest.clone(),
-            counts: eval.counts.clone(),
+            counts: eval.matches.counts.clone(),
         },
     };
     let (bytes, statement) =
@@ -392,11 +374,53 @@ fn scan_locked(
         scan_id,
         manifest: path,
         result_digest: eval.digest,
-        counts: eval.counts,
+        counts: eval.matches.counts,
         restore_point: Some(name),
         lsn: Some(lsn),
         warnings: std::mem::take(warnings),
     })
+}
+
+/// Store the findings and their severities by binary COPY.
+fn store_findings(
+    tx: &mut postgres::Transaction<'_>,
+    tenant: &Tenant,
+    scan_id: Uuid,
+    found: &engine::Matches,
+) -> Result<(), ScanError> {
+    let sink = tx
+        .copy_in(
+            "COPY finding (tenant_id, scan_id, artifact_purl, component_purl, advisory_id, aliases, status, justification, severity) FROM STDIN BINARY",
+        )
+        .map_err(q("storing findings"))?;
+    let types = [
+        Type::UUID,
+        Type::UUID,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT_ARRAY,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+    ];
+    let mut w = postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
+    for (f, sev) in found.findings.iter().zip(&found.severities) {
+        w.write(&[
+            &tenant.id,
+            &scan_id,
+            &f.artifact_purl,
+            &f.component_purl,
+            &f.advisory_id,
+            &f.aliases,
+            &f.status,
+            &f.justification,
+            &sev,
+        ])
+        .map_err(q("storing findings"))?;
+    }
+    w.finish().map_err(q("storing findings"))?;
+    Ok(())
 }
 
 /// Switch to a new WAL segment and wait until the archiver has the restore point's segment.

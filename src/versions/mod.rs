@@ -7,7 +7,9 @@
 //!
 //! How the scan uses it: map the component's purl to an ecosystem, keep the advisories whose
 //! ecosystem it [`Ecosystem::matches_advisory`] and whose normalized name is the component's,
-//! then ask [`is_affected`]. An `Err` is an "unparseable version", never a panic.
+//! then ask [`is_affected`]. An `Err` is an "unparseable version", never a panic. A caller
+//! evaluating many versions prepares each entry once ([`PreparedAffected`]: events parsed and
+//! sorted once) and parses each distinct version once ([`CandidateVersion`]).
 //!
 //! ```
 //! use stella_bundle::versions::{is_affected, Ecosystem, Range};
@@ -36,7 +38,9 @@ mod semver;
 
 use std::cmp::Ordering;
 
-pub use range::{is_affected, Event, Range, RangeError, RangeKind};
+pub use range::{
+    is_affected, CandidateVersion, Event, PreparedAffected, Range, RangeError, RangeKind,
+};
 
 /// Longest version string any comparator accepts (npm's own limit); longer input is an error.
 pub const MAX_VERSION_LEN: usize = 256;

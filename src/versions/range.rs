@@ -12,6 +12,7 @@
 //! Ecosystems without an ordering match `versions` only.
 
 use std::cmp::Ordering;
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 
@@ -89,67 +90,190 @@ pub enum RangeError {
 
 /// Whether `version` of a package in `eco` is affected by one OSV `affected` entry's `ranges`
 /// and `versions`. An error only when nothing matched and some range could not be evaluated.
+///
+/// One-off form of [`PreparedAffected`]: a caller evaluating the same entry for many versions
+/// prepares it once and parses each version once ([`CandidateVersion`]).
 pub fn is_affected(
     eco: &Ecosystem,
     version: &str,
     ranges: &[Range],
     versions: &[String],
 ) -> Result<bool, RangeError> {
-    let eco_scheme = eco.scheme();
-    if versions.iter().any(|v| v == version) {
-        return Ok(true);
+    PreparedAffected::new(eco, ranges, versions).is_affected(&CandidateVersion::new(version))
+}
+
+/// A component version, parsed lazily and at most once per ordering scheme (an entry asks for
+/// its ecosystem's scheme and, for `SEMVER` ranges, SemVer).
+#[derive(Debug)]
+pub struct CandidateVersion {
+    raw: String,
+    parsed: [OnceLock<Result<Version, VersionError>>; SCHEMES],
+}
+
+/// How many [`Scheme`]s there are (the cache slots of a [`CandidateVersion`]).
+const SCHEMES: usize = 9;
+
+fn slot(scheme: Scheme) -> usize {
+    match scheme {
+        Scheme::SemVer => 0,
+        Scheme::Pep440 => 1,
+        Scheme::Maven => 2,
+        Scheme::Dpkg => 3,
+        Scheme::Rpm => 4,
+        Scheme::Apk => 5,
+        Scheme::RubyGems => 6,
+        Scheme::NuGet => 7,
+        Scheme::ExactOnly => 8,
     }
-    if eco_scheme == Scheme::ExactOnly {
-        return Ok(false);
-    }
-    let mut first_err: Option<RangeError> = None;
-    let mut keep = |e: RangeError| {
-        if first_err.is_none() {
-            first_err = Some(e);
+}
+
+impl CandidateVersion {
+    /// The version as written; nothing is parsed yet.
+    pub fn new(raw: &str) -> CandidateVersion {
+        CandidateVersion {
+            raw: raw.to_string(),
+            parsed: Default::default(),
         }
-    };
-    match eco_scheme.parse(version) {
-        Ok(parsed) => {
-            let listed = versions
+    }
+
+    /// The version as written.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// The version in `scheme`'s order (parsed on first use).
+    pub fn parsed(&self, scheme: Scheme) -> &Result<Version, VersionError> {
+        self.parsed[slot(scheme)].get_or_init(|| scheme.parse(&self.raw))
+    }
+}
+
+/// One OSV `affected` entry prepared for evaluation against many versions: the listed
+/// `versions` and every range event parsed once, each range's events sorted once. Evaluates
+/// exactly as [`is_affected`] always has (same verdicts, same errors).
+#[derive(Debug, Clone)]
+pub struct PreparedAffected {
+    scheme: Scheme,
+    versions: Vec<String>,
+    /// The listed versions that parse in the ecosystem's order.
+    listed: Vec<Version>,
+    ranges: Vec<PreparedRange>,
+}
+
+/// One evaluable (`SEMVER` or `ECOSYSTEM`) range: its scheme and its parsed events, or the
+/// error of its first event (in document order) that does not parse.
+#[derive(Debug, Clone)]
+struct PreparedRange {
+    scheme: Scheme,
+    events: Result<PreparedEvents, RangeError>,
+}
+
+#[derive(Debug, Clone)]
+struct PreparedEvents {
+    /// Sorted by version (stable: equal versions keep document order); `limit`s excluded.
+    walk: Vec<(Key, Step)>,
+    /// Parsed `limit` events other than `*`.
+    limits: Vec<Version>,
+    /// Some `limit` is `*`: no upper bound.
+    unlimited: bool,
+}
+
+/// What an event does to the walk's state once the version is at (or past) it.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Introduced,
+    Fixed,
+    LastAffected,
+}
+
+impl PreparedAffected {
+    /// Prepares an entry of ecosystem `eco`.
+    pub fn new(eco: &Ecosystem, ranges: &[Range], versions: &[String]) -> PreparedAffected {
+        let scheme = eco.scheme();
+        if scheme == Scheme::ExactOnly {
+            return PreparedAffected {
+                scheme,
+                versions: versions.to_vec(),
+                listed: Vec::new(),
+                ranges: Vec::new(),
+            };
+        }
+        PreparedAffected {
+            scheme,
+            versions: versions.to_vec(),
+            listed: versions
                 .iter()
-                .any(|v| eco_scheme.parse(v).is_ok_and(|p| p == parsed));
-            if listed {
-                return Ok(true);
+                .filter_map(|v| scheme.parse(v).ok())
+                .collect(),
+            ranges: ranges
+                .iter()
+                .filter_map(|r| {
+                    let scheme = match r.kind {
+                        RangeKind::Semver => Scheme::SemVer,
+                        RangeKind::Ecosystem => scheme,
+                        RangeKind::Git | RangeKind::Unknown => return None,
+                    };
+                    Some(PreparedRange {
+                        scheme,
+                        events: prepare_events(scheme, &r.events),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether `version` is affected. An error only when nothing matched and some range could
+    /// not be evaluated (the component version's own error first).
+    pub fn is_affected(&self, version: &CandidateVersion) -> Result<bool, RangeError> {
+        if self.versions.contains(&version.raw) {
+            return Ok(true);
+        }
+        if self.scheme == Scheme::ExactOnly {
+            return Ok(false);
+        }
+        let mut first_err: Option<RangeError> = None;
+        let mut keep = |e: RangeError| {
+            if first_err.is_none() {
+                first_err = Some(e);
+            }
+        };
+        match version.parsed(self.scheme) {
+            Ok(parsed) => {
+                if self.listed.iter().any(|l| l == parsed) {
+                    return Ok(true);
+                }
+            }
+            Err(e) => keep(RangeError::Version(e.clone())),
+        }
+        for range in &self.ranges {
+            match range.contains(version) {
+                Ok(true) => return Ok(true),
+                Ok(false) => {}
+                Err(e) => keep(e),
             }
         }
-        Err(e) => keep(RangeError::Version(e)),
-    }
-    for range in ranges {
-        let scheme = match range.kind {
-            RangeKind::Semver => Scheme::SemVer,
-            RangeKind::Ecosystem => eco_scheme,
-            RangeKind::Git | RangeKind::Unknown => continue,
-        };
-        match range_contains(scheme, version, &range.events) {
-            Ok(true) => return Ok(true),
-            Ok(false) => {}
-            Err(e) => keep(e),
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(false),
         }
     }
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok(false),
+}
+
+impl PreparedRange {
+    fn contains(&self, version: &CandidateVersion) -> Result<bool, RangeError> {
+        let v = version
+            .parsed(self.scheme)
+            .as_ref()
+            .map_err(|e| RangeError::Version(e.clone()))?;
+        let events = self.events.as_ref().map_err(Clone::clone)?;
+        Ok(events.contains(v))
     }
 }
 
-/// A sort key for an event: `introduced: "0"` before everything.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-enum Key {
-    Zero,
-    At(Version),
-}
-
-/// Whether `version` lies in one range's events under `scheme`.
-pub fn range_contains(scheme: Scheme, version: &str, events: &[Event]) -> Result<bool, RangeError> {
-    let v = scheme.parse(version).map_err(RangeError::Version)?;
-    let mut keyed: Vec<(Key, &Event)> = Vec::with_capacity(events.len());
+/// Parses and sorts one range's events under `scheme`; the first event that does not parse (in
+/// document order) makes the whole range an error.
+fn prepare_events(scheme: Scheme, events: &[Event]) -> Result<PreparedEvents, RangeError> {
+    let mut walk: Vec<(Key, Step)> = Vec::with_capacity(events.len());
     let mut limits: Vec<Version> = Vec::new();
-    let mut has_limit = false;
     let mut unlimited = false;
     for ev in events {
         let parse = |s: &str| {
@@ -158,27 +282,78 @@ pub fn range_contains(scheme: Scheme, version: &str, events: &[Event]) -> Result
                 source,
             })
         };
-        match ev {
-            Event::Limit(l) if l == "*" => unlimited = true,
-            Event::Limit(l) => {
-                has_limit = true;
-                limits.push(parse(l)?);
+        let step = match ev {
+            Event::Limit(l) if l == "*" => {
+                unlimited = true;
+                continue;
             }
-            Event::Introduced(i) if i == "0" => keyed.push((Key::Zero, ev)),
-            _ => keyed.push((Key::At(parse(ev.version())?), ev)),
+            Event::Limit(l) => {
+                limits.push(parse(l)?);
+                continue;
+            }
+            Event::Introduced(_) => Step::Introduced,
+            Event::Fixed(_) => Step::Fixed,
+            Event::LastAffected(_) => Step::LastAffected,
+        };
+        let key = match ev {
+            Event::Introduced(i) if i == "0" => Key::Zero,
+            _ => Key::At(parse(ev.version())?),
+        };
+        walk.push((key, step));
+    }
+    sort_events(&mut walk);
+    Ok(PreparedEvents {
+        walk,
+        limits,
+        unlimited,
+    })
+}
+
+impl PreparedEvents {
+    /// The OSV walk: `limit`s bound the range from above, then the last event at or below the
+    /// version decides.
+    fn contains(&self, v: &Version) -> bool {
+        if !self.limits.is_empty() && !self.unlimited && !self.limits.iter().any(|l| v < l) {
+            return false;
         }
+        let mut affected = false;
+        for (key, step) in &self.walk {
+            let cmp = match key {
+                Key::Zero => Ordering::Greater,
+                Key::At(e) => v.cmp(e),
+            };
+            match step {
+                Step::Introduced if cmp != Ordering::Less => affected = true,
+                Step::Fixed if cmp != Ordering::Less => affected = false,
+                Step::LastAffected if cmp == Ordering::Greater => affected = false,
+                _ => {}
+            }
+        }
+        affected
     }
-    if has_limit && !unlimited && !limits.iter().any(|l| v < *l) {
-        return Ok(false);
+}
+
+/// A sort key for an event: `introduced: "0"` before everything.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Zero,
+    At(Version),
+}
+
+/// Whether `version` lies in one range's events under `scheme`.
+pub fn range_contains(scheme: Scheme, version: &str, events: &[Event]) -> Result<bool, RangeError> {
+    PreparedRange {
+        scheme,
+        events: prepare_events(scheme, events),
     }
-    Ok(range_walk(&v, keyed))
+    .contains(&CandidateVersion::new(version))
 }
 
 /// Stable insertion sort: equal versions keep document order. Not `sort_by`: some real
 /// orderings are not total (Maven's `ComparableVersion` is not transitive, e.g. `9` <
 /// `9ga.11-GA` < `9-Final-cr.10-1` but `9` > `9-Final-cr.10-1`), and the standard sorts may
 /// panic on such input. Ranges hold a handful of events, so quadratic time is fine.
-fn sort_events(keyed: &mut [(Key, &Event)]) {
+fn sort_events(keyed: &mut [(Key, Step)]) {
     for i in 1..keyed.len() {
         let mut j = i;
         while j > 0 && keyed[j - 1].0 > keyed[j].0 {
@@ -186,22 +361,4 @@ fn sort_events(keyed: &mut [(Key, &Event)]) {
             j -= 1;
         }
     }
-}
-
-fn range_walk(v: &Version, mut keyed: Vec<(Key, &Event)>) -> bool {
-    sort_events(&mut keyed);
-    let mut affected = false;
-    for (key, ev) in &keyed {
-        let cmp = match key {
-            Key::Zero => Ordering::Greater,
-            Key::At(e) => v.cmp(e),
-        };
-        match ev {
-            Event::Introduced(_) if cmp != Ordering::Less => affected = true,
-            Event::Fixed(_) if cmp != Ordering::Less => affected = false,
-            Event::LastAffected(_) if cmp == Ordering::Greater => affected = false,
-            _ => {}
-        }
-    }
-    affected
 }

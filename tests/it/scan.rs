@@ -436,6 +436,25 @@ fn proton_bridge_against_govulndb_gives_the_hand_checked_findings() {
         f[0]["aliases"],
         json!(["CVE-2020-26160", "GHSA-w73w-5m7g-f7qc"])
     );
+    // `findings --advisory` takes the id or any alias (resolved through advisory_alias).
+    let of = |id: &str| -> Vec<(String, String)> {
+        let mut want = pairs(
+            &f.iter()
+                .filter(|x| {
+                    x["advisory_id"] == id || x["aliases"].as_array().unwrap().contains(&json!(id))
+                })
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        want.sort();
+        want
+    };
+    for id in ["GO-2020-0017", "CVE-2020-26160", "GHSA-w73w-5m7g-f7qc"] {
+        let got = pairs(&site.findings(&["--advisory", id]));
+        assert!(!got.is_empty(), "{id}");
+        assert_eq!(got, of(id), "{id}");
+    }
+    assert!(site.findings(&["--advisory", "CVE-1999-0000"]).is_empty());
     // Not affected, checked by hand (each names the component's package, so it is a candidate):
     // - GO-2020-0019 gorilla/websocket `fixed 1.4.1`, component v1.4.1: fixed is exclusive.
     // - GO-2020-0036 yaml.v2 `fixed 2.2.8`, component v2.2.8: same.
