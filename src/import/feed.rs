@@ -145,8 +145,7 @@ pub(crate) fn load(
             json,
             raw,
         });
-        ctx.progress
-            .advance(entry.spooled.metadata().map(|m| m.len()).unwrap_or(0));
+        ctx.progress.advance(entry.spooled.len);
         if bytes > BATCH_BYTES || advs.len() > BATCH_ROWS {
             flush(tx, ctx, &mut advs, &mut affs, &mut loaded)?;
             bytes = 0;
