@@ -3,7 +3,9 @@
 //! so the result does not depend on import order); `affected[]` goes to `advisory_affected`.
 
 use super::sbom::match_name;
-use super::stage::{copy_in, is_yaml, json_text, move_batch, BatchSql, RawJsonb, Row};
+use super::stage::{
+    copy_children, copy_in, is_yaml, json_text, move_batch, BatchSql, RawJsonb, Row,
+};
 use super::{Entry, ImportError, LoadContext, Loaded};
 use crate::formats::{self, OsvAffected, Purl};
 use crate::versions::Ecosystem;
@@ -75,8 +77,6 @@ pub(crate) fn load(
         "CREATE TEMP TABLE stage_advisory (content_hash bytea, path text, advisory_id text, modified timestamptz,
                 published timestamptz, withdrawn timestamptz, aliases text[], summary text, details text,
                 severity text, doc jsonb, raw bytea, raw_format text) ON COMMIT DROP;
-         CREATE TEMP TABLE stage_affected (content_hash bytea, ordinal int4, ecosystem text, ecosystem_base text,
-                package_name text, purl text, ranges jsonb, versions text[]) ON COMMIT DROP;
          CREATE TEMP TABLE new_advisory (id bigint, content_hash bytea, advisory_id text, modified timestamptz,
                 withdrawn timestamptz) ON COMMIT DROP;",
     )
@@ -203,41 +203,12 @@ fn flush(
         }),
     )
     .map_err(ctx.db("staging advisories"))?;
-    let ranges: Vec<RawJsonb<'_>> = affs.iter().map(|a| RawJsonb(&a.ranges)).collect();
-    copy_in(
-        tx,
-        "stage_affected",
-        &[
-            ("content_hash", Type::BYTEA),
-            ("ordinal", Type::INT4),
-            ("ecosystem", Type::TEXT),
-            ("ecosystem_base", Type::TEXT),
-            ("package_name", Type::TEXT),
-            ("purl", Type::TEXT),
-            ("ranges", Type::JSONB),
-            ("versions", Type::TEXT_ARRAY),
-        ],
-        &mut affs.iter().zip(&ranges).map(|(a, r)| -> Row<'_> {
-            vec![
-                &a.hash,
-                &a.ordinal,
-                &a.ecosystem,
-                &a.ecosystem_base,
-                &a.package_name,
-                &a.purl,
-                r,
-                &a.versions,
-            ]
-        }),
-    )
-    .map_err(ctx.db("staging affected packages"))?;
     let c = move_batch(
         tx,
         ctx,
         &BatchSql {
             stage: "stage_advisory",
-            children: "stage_affected",
-            new: "new_advisory",
+            scratch: &["new_advisory"],
             doc_type: "advisory",
             insert_documents: "WITH ins AS (
                INSERT INTO advisory (tenant_id, content_hash, advisory_id, modified, published, withdrawn, aliases,
@@ -249,10 +220,7 @@ fn flush(
                FROM stage_advisory s ORDER BY s.content_hash, s.path
                ON CONFLICT (tenant_id, content_hash) DO NOTHING
                RETURNING id, content_hash, advisory_id, modified, withdrawn)
-             INSERT INTO new_advisory SELECT * FROM ins",
-            insert_children: "INSERT INTO advisory_affected (tenant_id, advisory_pk, ordinal, ecosystem, ecosystem_base, package_name, purl, ranges, versions)
-             SELECT $1, n.id, a.ordinal, a.ecosystem, a.ecosystem_base, a.package_name, a.purl, a.ranges, a.versions
-             FROM stage_affected a JOIN new_advisory n USING (content_hash)",
+             INSERT INTO new_advisory SELECT * FROM ins RETURNING id, content_hash",
             after: Some((
                 "INSERT INTO advisory_current (tenant_id, advisory_id, advisory_pk, modified, content_hash, withdrawn)
                  SELECT DISTINCT ON (advisory_id) $1, advisory_id, id, modified, content_hash, withdrawn IS NOT NULL
@@ -269,6 +237,48 @@ fn flush(
     loaded.documents.new += c.new;
     loaded.documents.existing += c.existing;
     loaded.advisories += c.new;
+    // Affected packages of the new records only, in the order of the matching index.
+    let mut rows: Vec<(&i64, &AffectedRow)> = affs
+        .iter()
+        .filter_map(|r| Some((c.ids.get(&r.hash)?, r)))
+        .collect();
+    rows.sort_unstable_by(|(_, a), (_, b)| {
+        (&a.ecosystem_base, &a.package_name).cmp(&(&b.ecosystem_base, &b.package_name))
+    });
+    let ranges: Vec<RawJsonb<'_>> = rows.iter().map(|(_, a)| RawJsonb(&a.ranges)).collect();
+    copy_children(
+        tx,
+        ctx,
+        "advisory_affected",
+        "advisory_pk",
+        &[
+            ("ordinal", Type::INT4),
+            ("ecosystem", Type::TEXT),
+            ("ecosystem_base", Type::TEXT),
+            ("package_name", Type::TEXT),
+            ("purl", Type::TEXT),
+            ("ranges", Type::JSONB),
+            ("versions", Type::TEXT_ARRAY),
+        ],
+        &mut rows
+            .iter()
+            .zip(&ranges)
+            .map(|((id, a), r)| -> (&i64, Row<'_>) {
+                (
+                    *id,
+                    vec![
+                        &a.ordinal,
+                        &a.ecosystem,
+                        &a.ecosystem_base,
+                        &a.package_name,
+                        &a.purl,
+                        r,
+                        &a.versions,
+                    ],
+                )
+            }),
+        "affected packages",
+    )?;
     advs.clear();
     affs.clear();
     Ok(())

@@ -1,6 +1,6 @@
 //! Loading SBOM documents (CycloneDX, SPDX) and their components.
 
-use super::stage::{copy_in, json_text, move_batch, BatchSql, RawJsonb, Row};
+use super::stage::{copy_children, copy_in, json_text, move_batch, BatchSql, RawJsonb, Row};
 use super::{Entry, ImportError, LoadContext, Loaded};
 use crate::formats::{self, Component};
 use crate::versions::Ecosystem;
@@ -65,10 +65,7 @@ pub(crate) fn load(
     entries: &[Entry],
 ) -> Result<Loaded, ImportError> {
     tx.batch_execute(
-        "CREATE TEMP TABLE stage_sbom (content_hash bytea, path text, artifact_purl text, doc jsonb, raw bytea) ON COMMIT DROP;
-         CREATE TEMP TABLE stage_component (content_hash bytea, ordinal int4, bom_ref text, name text, version text,
-                purl text, package_purl text, ecosystem text, package_name text) ON COMMIT DROP;
-         CREATE TEMP TABLE new_sbom (id bigint, content_hash bytea) ON COMMIT DROP;",
+        "CREATE TEMP TABLE stage_sbom (content_hash bytea, path text, artifact_purl text, doc jsonb, raw bytea) ON COMMIT DROP",
     )
     .map_err(ctx.db("creating staging tables"))?;
     let mut loaded = Loaded::default();
@@ -180,11 +177,38 @@ fn flush(
             .map(|(d, j)| -> Row<'_> { vec![&d.hash, &d.path, &d.artifact, j, &d.raw] }),
     )
     .map_err(ctx.db("staging SBOM documents"))?;
-    copy_in(
+    let c = move_batch(
         tx,
-        "stage_component",
+        ctx,
+        &BatchSql {
+            stage: "stage_sbom",
+            scratch: &[],
+            doc_type: "sbom",
+            insert_documents: "INSERT INTO sbom_document (tenant_id, content_hash, artifact_purl, doc, raw, first_import_id, supersedes_id)
+               SELECT DISTINCT ON (s.content_hash) $1, s.content_hash, s.artifact_purl, s.doc, s.raw, $2,
+                      (SELECT d.id FROM sbom_document d WHERE d.tenant_id = $1 AND d.artifact_purl = s.artifact_purl
+                        ORDER BY d.created_at DESC, d.id DESC LIMIT 1)
+               FROM stage_sbom s ORDER BY s.content_hash, s.path
+               ON CONFLICT (tenant_id, content_hash) DO NOTHING
+               RETURNING id, content_hash",
+            after: None,
+            what: "SBOM documents",
+        },
+    )?;
+    // Components of the new documents only, in the order of the component search index.
+    let mut rows: Vec<(&i64, &ComponentRow)> = comps
+        .iter()
+        .filter_map(|r| Some((c.ids.get(&r.hash)?, r)))
+        .collect();
+    rows.sort_unstable_by(|(_, a), (_, b)| {
+        (&a.package_purl, &a.version).cmp(&(&b.package_purl, &b.version))
+    });
+    loaded.components += copy_children(
+        tx,
+        ctx,
+        "sbom_component",
+        "sbom_id",
         &[
-            ("content_hash", Type::BYTEA),
             ("ordinal", Type::INT4),
             ("bom_ref", Type::TEXT),
             ("name", Type::TEXT),
@@ -194,48 +218,25 @@ fn flush(
             ("ecosystem", Type::TEXT),
             ("package_name", Type::TEXT),
         ],
-        &mut comps.iter().map(|c| -> Row<'_> {
-            vec![
-                &c.hash,
-                &c.ordinal,
-                &c.bom_ref,
-                &c.name,
-                &c.version,
-                &c.purl,
-                &c.package_purl,
-                &c.ecosystem,
-                &c.package_name,
-            ]
+        &mut rows.iter().map(|(id, c)| -> (&i64, Row<'_>) {
+            (
+                *id,
+                vec![
+                    &c.ordinal,
+                    &c.bom_ref,
+                    &c.name,
+                    &c.version,
+                    &c.purl,
+                    &c.package_purl,
+                    &c.ecosystem,
+                    &c.package_name,
+                ],
+            )
         }),
-    )
-    .map_err(ctx.db("staging components"))?;
-    let c = move_batch(
-        tx,
-        ctx,
-        &BatchSql {
-            stage: "stage_sbom",
-            children: "stage_component",
-            new: "new_sbom",
-            doc_type: "sbom",
-            insert_documents: "WITH ins AS (
-               INSERT INTO sbom_document (tenant_id, content_hash, artifact_purl, doc, raw, first_import_id, supersedes_id)
-               SELECT DISTINCT ON (s.content_hash) $1, s.content_hash, s.artifact_purl, s.doc, s.raw, $2,
-                      (SELECT d.id FROM sbom_document d WHERE d.tenant_id = $1 AND d.artifact_purl = s.artifact_purl
-                        ORDER BY d.created_at DESC, d.id DESC LIMIT 1)
-               FROM stage_sbom s ORDER BY s.content_hash, s.path
-               ON CONFLICT (tenant_id, content_hash) DO NOTHING
-               RETURNING id, content_hash)
-             INSERT INTO new_sbom SELECT id, content_hash FROM ins",
-            insert_children: "INSERT INTO sbom_component (tenant_id, sbom_id, ordinal, bom_ref, name, version, purl, package_purl, ecosystem, package_name)
-             SELECT $1, n.id, c.ordinal, c.bom_ref, c.name, c.version, c.purl, c.package_purl, c.ecosystem, c.package_name
-             FROM stage_component c JOIN new_sbom n USING (content_hash)",
-            after: None,
-            what: "SBOM documents",
-        },
+        "components",
     )?;
     loaded.documents.new += c.new;
     loaded.documents.existing += c.existing;
-    loaded.components += c.children;
     docs.clear();
     comps.clear();
     Ok(())

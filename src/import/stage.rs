@@ -5,6 +5,7 @@
 use bytes::{BufMut, BytesMut};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use std::collections::HashMap;
 use std::error::Error;
 
 /// JSON text sent as `jsonb` without parsing it into a tree first.
@@ -74,22 +75,21 @@ pub fn is_yaml(raw: &[u8]) -> bool {
 }
 
 /// The set-based second half of a batch, the same for every document kind: count the staged
-/// documents, insert the new ones (`insert_documents` fills the `new` table from `INSERT ...
-/// RETURNING id, content_hash`, with `$1` the tenant and `$2` the import id), insert the child
-/// rows of the new documents (`insert_children`, `$1` the tenant), run `after` (kind-specific
-/// projections), link every staged document to the bundle, and clear the staging tables.
+/// documents, insert the new ones (`insert_documents`, with `$1` the tenant and `$2` the import
+/// id, returns `id, content_hash` of each document it inserted), run `after` (kind-specific
+/// projections), link every staged document to the bundle, and clear the staging tables. The
+/// caller then copies the child rows of the new documents straight into their table (see
+/// [`copy_children`]): a document's children are written only by the transaction that inserted
+/// the document, so they need no conflict handling of their own.
 pub(crate) struct BatchSql<'a> {
     /// Staging table of the documents (`content_hash`, `path`, ...).
     pub stage: &'a str,
-    /// Staging table of their child rows.
-    pub children: &'a str,
-    /// Table receiving `(id, content_hash, ...)` of the documents this batch inserted.
-    pub new: &'a str,
+    /// Further scratch tables to clear with the stage (filled by `insert_documents` for `after`).
+    pub scratch: &'a [&'a str],
     /// `bundle_document.doc_type`.
     pub doc_type: &'a str,
     pub insert_documents: &'a str,
-    pub insert_children: &'a str,
-    /// A statement run after the children (`$1` the tenant), e.g. the current-version projection.
+    /// A statement run after the documents (`$1` the tenant), e.g. the current-version projection.
     pub after: Option<(&'a str, &'a str)>,
     /// What the documents are, for error messages ("SBOM documents").
     pub what: &'a str,
@@ -99,7 +99,8 @@ pub(crate) struct BatchSql<'a> {
 pub(crate) struct BatchCounts {
     pub new: u64,
     pub existing: u64,
-    pub children: u64,
+    /// The id of each document this batch inserted, by content hash.
+    pub ids: HashMap<Vec<u8>, i64>,
 }
 
 pub(crate) fn move_batch(
@@ -114,12 +115,12 @@ pub(crate) fn move_batch(
         )
         .map_err(ctx.db(&format!("counting staged {}", sql.what)))?
         .get(0);
-    let new = tx
-        .execute(sql.insert_documents, &[&ctx.tenant, &ctx.import_id])
-        .map_err(ctx.db(&format!("inserting {}", sql.what)))?;
-    let children = tx
-        .execute(sql.insert_children, &[&ctx.tenant])
-        .map_err(ctx.db(&format!("inserting the rows extracted from {}", sql.what)))?;
+    let ids: HashMap<Vec<u8>, i64> = tx
+        .query(sql.insert_documents, &[&ctx.tenant, &ctx.import_id])
+        .map_err(ctx.db(&format!("inserting {}", sql.what)))?
+        .iter()
+        .map(|r| (r.get(1), r.get(0)))
+        .collect();
     if let Some((statement, what)) = sql.after {
         tx.execute(statement, &[&ctx.tenant])
             .map_err(ctx.db(what))?;
@@ -133,14 +134,43 @@ pub(crate) fn move_batch(
         &[&ctx.tenant, &ctx.import_id],
     )
     .map_err(ctx.db("linking documents to the bundle"))?;
-    tx.batch_execute(&format!(
-        "TRUNCATE {}, {}, {}",
-        sql.stage, sql.children, sql.new
-    ))
-    .map_err(ctx.db("clearing staging tables"))?;
+    let mut clear = vec![sql.stage];
+    clear.extend_from_slice(sql.scratch);
+    tx.batch_execute(&format!("TRUNCATE {}", clear.join(", ")))
+        .map_err(ctx.db("clearing staging tables"))?;
+    let new = ids.len() as u64;
     Ok(BatchCounts {
         new,
         existing: staged_unique as u64 - new,
-        children,
+        ids,
     })
+}
+
+/// `COPY` the child rows of newly inserted documents into their final table: `table (tenant_id,
+/// PARENT, columns...)`, where each row is `(document id, values)`. Callers pass the rows in the
+/// order of the table's busiest index so the b-tree inserts land on neighbouring pages.
+pub(crate) fn copy_children<'r>(
+    tx: &mut postgres::Transaction<'_>,
+    ctx: &super::LoadContext<'_>,
+    table: &str,
+    parent: &str,
+    columns: &[(&str, Type)],
+    rows: &mut dyn Iterator<Item = (&'r i64, Row<'r>)>,
+    what: &str,
+) -> Result<u64, super::ImportError> {
+    let mut all = vec![("tenant_id", Type::UUID), (parent, Type::INT8)];
+    all.extend_from_slice(columns);
+    copy_in(
+        tx,
+        table,
+        &all,
+        &mut rows.map(|(id, values)| {
+            let mut row: Row<'_> = Vec::with_capacity(values.len() + 2);
+            row.push(&ctx.tenant);
+            row.push(id);
+            row.extend(values);
+            row
+        }),
+    )
+    .map_err(ctx.db(&format!("inserting {what}")))
 }

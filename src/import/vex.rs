@@ -1,6 +1,6 @@
 //! Loading VEX documents (OpenVEX, CycloneDX VEX, CSAF VEX) and their statements.
 
-use super::stage::{copy_in, json_text, move_batch, BatchSql, RawJsonb, Row};
+use super::stage::{copy_children, copy_in, json_text, move_batch, BatchSql, RawJsonb, Row};
 use super::{Entry, ImportError, LoadContext, Loaded};
 use crate::formats::{self, VexFormat};
 use postgres::types::Type;
@@ -50,11 +50,7 @@ pub(crate) fn load(
     entries: &[Entry],
 ) -> Result<Loaded, ImportError> {
     tx.batch_execute(
-        "CREATE TEMP TABLE stage_vex (content_hash bytea, path text, format text, doc jsonb, raw bytea) ON COMMIT DROP;
-         CREATE TEMP TABLE stage_statement (content_hash bytea, ordinal int4, vulnerability_id text, aliases text[],
-                product_purl text, component_purl text, status text, justification text, impact_statement text,
-                action_statement text, statement_time timestamptz) ON COMMIT DROP;
-         CREATE TEMP TABLE new_vex (id bigint, content_hash bytea) ON COMMIT DROP;",
+        "CREATE TEMP TABLE stage_vex (content_hash bytea, path text, format text, doc jsonb, raw bytea) ON COMMIT DROP",
     )
     .map_err(ctx.db("creating staging tables"))?;
     let mut loaded = Loaded::default();
@@ -156,11 +152,35 @@ fn flush(
             .map(|(d, j)| -> Row<'_> { vec![&d.hash, &d.path, &d.format, j, &d.raw] }),
     )
     .map_err(ctx.db("staging VEX documents"))?;
-    copy_in(
+    let c = move_batch(
         tx,
-        "stage_statement",
+        ctx,
+        &BatchSql {
+            stage: "stage_vex",
+            scratch: &[],
+            doc_type: "vex",
+            insert_documents: "INSERT INTO vex_document (tenant_id, content_hash, format, doc, raw, first_import_id)
+               SELECT DISTINCT ON (content_hash) $1, content_hash, format, doc, raw, $2
+               FROM stage_vex ORDER BY content_hash, path
+               ON CONFLICT (tenant_id, content_hash) DO NOTHING
+               RETURNING id, content_hash",
+            after: None,
+            what: "VEX documents",
+        },
+    )?;
+    loaded.documents.new += c.new;
+    loaded.documents.existing += c.existing;
+    let mut rows: Vec<(&i64, &StatementRow)> = stmts
+        .iter()
+        .filter_map(|r| Some((c.ids.get(&r.hash)?, r)))
+        .collect();
+    rows.sort_unstable_by(|(_, a), (_, b)| a.vulnerability_id.cmp(&b.vulnerability_id));
+    loaded.vex_statements += copy_children(
+        tx,
+        ctx,
+        "vex_statement",
+        "vex_id",
         &[
-            ("content_hash", Type::BYTEA),
             ("ordinal", Type::INT4),
             ("vulnerability_id", Type::TEXT),
             ("aliases", Type::TEXT_ARRAY),
@@ -172,50 +192,25 @@ fn flush(
             ("action_statement", Type::TEXT),
             ("statement_time", Type::TIMESTAMPTZ),
         ],
-        &mut stmts.iter().map(|s| -> Row<'_> {
-            vec![
-                &s.hash,
-                &s.ordinal,
-                &s.vulnerability_id,
-                &s.aliases,
-                &s.product_purl,
-                &s.component_purl,
-                &s.status,
-                &s.justification,
-                &s.impact_statement,
-                &s.action_statement,
-                &s.time,
-            ]
+        &mut rows.iter().map(|(id, s)| -> (&i64, Row<'_>) {
+            (
+                *id,
+                vec![
+                    &s.ordinal,
+                    &s.vulnerability_id,
+                    &s.aliases,
+                    &s.product_purl,
+                    &s.component_purl,
+                    &s.status,
+                    &s.justification,
+                    &s.impact_statement,
+                    &s.action_statement,
+                    &s.time,
+                ],
+            )
         }),
-    )
-    .map_err(ctx.db("staging VEX statements"))?;
-    let c = move_batch(
-        tx,
-        ctx,
-        &BatchSql {
-            stage: "stage_vex",
-            children: "stage_statement",
-            new: "new_vex",
-            doc_type: "vex",
-            insert_documents: "WITH ins AS (
-               INSERT INTO vex_document (tenant_id, content_hash, format, doc, raw, first_import_id)
-               SELECT DISTINCT ON (content_hash) $1, content_hash, format, doc, raw, $2
-               FROM stage_vex ORDER BY content_hash, path
-               ON CONFLICT (tenant_id, content_hash) DO NOTHING
-               RETURNING id, content_hash)
-             INSERT INTO new_vex SELECT id, content_hash FROM ins",
-            insert_children: "INSERT INTO vex_statement (tenant_id, vex_id, ordinal, vulnerability_id, aliases, product_purl, component_purl,
-                                        status, justification, impact_statement, action_statement, statement_time)
-             SELECT $1, n.id, s.ordinal, s.vulnerability_id, s.aliases, s.product_purl, s.component_purl, s.status,
-                    s.justification, s.impact_statement, s.action_statement, s.statement_time
-             FROM stage_statement s JOIN new_vex n USING (content_hash)",
-            after: None,
-            what: "VEX documents",
-        },
+        "VEX statements",
     )?;
-    loaded.documents.new += c.new;
-    loaded.documents.existing += c.existing;
-    loaded.vex_statements += c.children;
     docs.clear();
     stmts.clear();
     Ok(())
