@@ -75,8 +75,9 @@ pub(crate) fn load(
 ) -> Result<Loaded, ImportError> {
     tx.batch_execute(
         "CREATE TEMP TABLE stage_advisory (content_hash bytea, path text, advisory_id text, modified timestamptz,
-                published timestamptz, withdrawn timestamptz, aliases text[], summary text, details text,
-                severity text, doc jsonb, raw bytea, raw_format text) ON COMMIT DROP;
+                published timestamptz, withdrawn timestamptz, aliases text[], summary text,
+                details text COMPRESSION lz4, severity text, doc jsonb COMPRESSION lz4, raw bytea COMPRESSION lz4,
+                raw_format text) ON COMMIT DROP;
          CREATE TEMP TABLE new_advisory (id bigint, content_hash bytea, advisory_id text, modified timestamptz,
                 withdrawn timestamptz) ON COMMIT DROP;",
     )

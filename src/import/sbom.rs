@@ -65,7 +65,7 @@ pub(crate) fn load(
     entries: &[Entry],
 ) -> Result<Loaded, ImportError> {
     tx.batch_execute(
-        "CREATE TEMP TABLE stage_sbom (content_hash bytea, path text, artifact_purl text, doc jsonb, raw bytea) ON COMMIT DROP",
+        "CREATE TEMP TABLE stage_sbom (content_hash bytea, path text, artifact_purl text, doc jsonb COMPRESSION lz4, raw bytea COMPRESSION lz4) ON COMMIT DROP",
     )
     .map_err(ctx.db("creating staging tables"))?;
     let mut loaded = Loaded::default();
