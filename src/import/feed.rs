@@ -4,13 +4,13 @@
 
 use super::sbom::match_name;
 use super::stage::{
-    copy_children, copy_in, is_yaml, json_text, move_batch, BatchSql, RawJsonb, Row,
+    copy_children, copy_in, is_yaml, move_batch, parse_ahead, BatchSql, JsonText, Parsed, RawJsonb,
+    Row,
 };
 use super::{Entry, ImportError, LoadContext, Loaded};
 use crate::formats::{self, OsvAffected, Purl};
 use crate::versions::Ecosystem;
 use postgres::types::Type;
-use std::collections::HashSet;
 
 const BATCH_BYTES: usize = 32 << 20;
 const BATCH_ROWS: usize = 20_000;
@@ -26,7 +26,7 @@ struct AdvisoryRow {
     summary: Option<String>,
     details: Option<String>,
     severity: Option<String>,
-    json: Vec<u8>,
+    json: JsonText,
     raw: Vec<u8>,
     raw_format: &'static str,
 }
@@ -83,52 +83,76 @@ pub(crate) fn load(
     )
     .map_err(ctx.db("creating staging tables"))?;
     let mut loaded = Loaded::default();
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut advs = Vec::new();
     let mut affs = Vec::new();
     let mut bytes = 0usize;
-    for entry in entries {
-        let raw = ctx.read(entry)?;
-        let fmt_err = |source| ImportError::Format {
-            file: ctx.file.into(),
-            entry: entry.name.clone(),
-            source: Box::new(source),
-        };
-        let rec = formats::parse_osv(&raw).map_err(fmt_err)?;
-        for w in &rec.warnings {
-            loaded
-                .warnings
-                .push(format!("{}: {}: {}", entry.name, w.path, w.message));
-        }
-        if seen.insert(entry.sha256.clone()) {
-            for (i, a) in rec.affected.iter().enumerate() {
-                let Some((ecosystem, ecosystem_base, package_name)) = affected_identity(a) else {
-                    loaded.warnings.push(format!(
-                        "{}: $.affected[{i}]: no package ecosystem and name or purl; not matchable",
-                        entry.name
-                    ));
-                    continue;
-                };
-                affs.push(AffectedRow {
-                    hash: entry.sha256.clone(),
-                    ordinal: i as i32,
-                    ecosystem,
-                    ecosystem_base,
-                    package_name,
-                    purl: a.purl.clone(),
-                    ranges: serde_json::to_vec(&a.ranges).unwrap_or_else(|_| b"[]".to_vec()),
-                    versions: a.versions.clone(),
-                });
+    parse_ahead(
+        entries,
+        |entry, first| parse_entry(ctx, entry, first),
+        |parsed| {
+            loaded.warnings.extend(parsed.warnings);
+            ctx.progress.advance(parsed.doc.raw.len() as u64);
+            bytes += parsed.bytes;
+            affs.extend(parsed.children);
+            advs.push(parsed.doc);
+            if bytes > BATCH_BYTES || advs.len() > BATCH_ROWS {
+                flush(tx, ctx, &mut advs, &mut affs, &mut loaded)?;
+                bytes = 0;
             }
+            Ok(())
+        },
+    )?;
+    flush(tx, ctx, &mut advs, &mut affs, &mut loaded)?;
+    Ok(loaded)
+}
+
+/// Read and parse one OSV record (on the parsing thread); its affected packages only when
+/// `first`.
+fn parse_entry(
+    ctx: &LoadContext<'_>,
+    entry: &Entry,
+    first: bool,
+) -> Result<Parsed<AdvisoryRow, AffectedRow>, ImportError> {
+    let raw = ctx.read(entry)?;
+    let rec = formats::parse_osv(&raw).map_err(|source| ImportError::Format {
+        file: ctx.file.into(),
+        entry: entry.name.clone(),
+        source: Box::new(source),
+    })?;
+    let mut warnings: Vec<String> = rec
+        .warnings
+        .iter()
+        .map(|w| format!("{}: {}: {}", entry.name, w.path, w.message))
+        .collect();
+    let mut affs = Vec::new();
+    if first {
+        for (i, a) in rec.affected.iter().enumerate() {
+            let Some((ecosystem, ecosystem_base, package_name)) = affected_identity(a) else {
+                warnings.push(format!(
+                    "{}: $.affected[{i}]: no package ecosystem and name or purl; not matchable",
+                    entry.name
+                ));
+                continue;
+            };
+            affs.push(AffectedRow {
+                hash: entry.sha256.clone(),
+                ordinal: i as i32,
+                ecosystem,
+                ecosystem_base,
+                package_name,
+                purl: a.purl.clone(),
+                ranges: serde_json::to_vec(&a.ranges).unwrap_or_else(|_| b"[]".to_vec()),
+                versions: a.versions.clone(),
+            });
         }
-        let json = json_text(&raw)
-            .map_err(|m| ImportError::Invalid {
-                file: ctx.file.into(),
-                message: format!("entry {}: {m}", entry.name),
-            })?
-            .into_owned();
-        bytes += raw.len() + json.len();
-        advs.push(AdvisoryRow {
+    }
+    let json = JsonText::of(&raw).map_err(|m| ImportError::Invalid {
+        file: ctx.file.into(),
+        message: format!("entry {}: {m}", entry.name),
+    })?;
+    Ok(Parsed {
+        bytes: raw.len() + json.extra_len(),
+        doc: AdvisoryRow {
             hash: entry.sha256.clone(),
             path: entry.name.clone(),
             id: rec.id.clone(),
@@ -145,15 +169,10 @@ pub(crate) fn load(
             raw_format: if is_yaml(&raw) { "yaml" } else { "json" },
             json,
             raw,
-        });
-        ctx.progress.advance(entry.spooled.len);
-        if bytes > BATCH_BYTES || advs.len() > BATCH_ROWS {
-            flush(tx, ctx, &mut advs, &mut affs, &mut loaded)?;
-            bytes = 0;
-        }
-    }
-    flush(tx, ctx, &mut advs, &mut affs, &mut loaded)?;
-    Ok(loaded)
+        },
+        children: affs,
+        warnings,
+    })
 }
 
 fn flush(
@@ -166,7 +185,10 @@ fn flush(
     if advs.is_empty() {
         return Ok(());
     }
-    let jsons: Vec<RawJsonb<'_>> = advs.iter().map(|a| RawJsonb(&a.json)).collect();
+    let jsons: Vec<RawJsonb<'_>> = advs
+        .iter()
+        .map(|a| RawJsonb(a.json.bytes(&a.raw)))
+        .collect();
     copy_in(
         tx,
         "stage_advisory",

@@ -1,11 +1,12 @@
 //! Loading SBOM documents (CycloneDX, SPDX) and their components.
 
-use super::stage::{copy_children, copy_in, json_text, move_batch, BatchSql, RawJsonb, Row};
+use super::stage::{
+    copy_children, copy_in, move_batch, parse_ahead, BatchSql, JsonText, Parsed, RawJsonb, Row,
+};
 use super::{Entry, ImportError, LoadContext, Loaded};
 use crate::formats::{self, Component};
 use crate::versions::Ecosystem;
 use postgres::types::Type;
-use std::collections::HashSet;
 
 /// Flush a batch past this many raw bytes or components.
 const BATCH_BYTES: usize = 64 << 20;
@@ -15,7 +16,7 @@ struct DocRow {
     hash: Vec<u8>,
     path: String,
     artifact: String,
-    json: Vec<u8>,
+    json: JsonText,
     raw: Vec<u8>,
 }
 
@@ -69,85 +70,105 @@ pub(crate) fn load(
     )
     .map_err(ctx.db("creating staging tables"))?;
     let mut loaded = Loaded::default();
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut docs: Vec<DocRow> = Vec::new();
     let mut comps: Vec<ComponentRow> = Vec::new();
     let mut bytes = 0usize;
-    for entry in entries {
-        let raw = ctx.read(entry)?;
-        let fmt_err = |source| ImportError::Format {
-            file: ctx.file.into(),
-            entry: entry.name.clone(),
-            source: Box::new(source),
-        };
-        let kind = formats::detect(&raw).map_err(fmt_err)?;
-        if !kind.is_sbom() {
-            return Err(ImportError::WrongDocument {
-                file: ctx.file.into(),
-                entry: entry.name.clone(),
-                found: kind.name(),
-                kind: "sbom",
-            });
-        }
-        let sbom = formats::parse_sbom(&raw).map_err(fmt_err)?;
-        for w in &sbom.warnings {
-            loaded
-                .warnings
-                .push(format!("{}: {}: {}", entry.name, w.path, w.message));
-        }
-        let first = seen.insert(entry.sha256.clone());
-        if first {
-            for (i, c) in sbom.components.iter().enumerate() {
-                let (ecosystem, package_name) = component_identity(c);
-                comps.push(ComponentRow {
-                    hash: entry.sha256.clone(),
-                    ordinal: i as i32,
-                    bom_ref: c.id.clone(),
-                    name: c.name.clone(),
-                    // The version matched is the component's; when the document gives none,
-                    // the purl's (CycloneDX and SPDX both allow a purl without a version field).
-                    version: c
-                        .version
-                        .clone()
-                        .filter(|v| !v.is_empty())
-                        .or_else(|| c.purl.as_ref().and_then(|p| p.version.clone())),
-                    purl: c.purl.as_ref().map(|p| p.canonical.clone()),
-                    package_purl: c.purl.as_ref().map(|p| p.package.clone()),
-                    ecosystem,
-                    package_name,
-                });
+    parse_ahead(
+        entries,
+        |entry, first| parse_entry(ctx, entry, first),
+        |parsed| {
+            loaded.warnings.extend(parsed.warnings);
+            ctx.progress.advance(parsed.doc.raw.len() as u64);
+            bytes += parsed.bytes;
+            comps.extend(parsed.children);
+            docs.push(parsed.doc);
+            if bytes > BATCH_BYTES || comps.len() > BATCH_ROWS {
+                flush(tx, ctx, &mut docs, &mut comps, &mut loaded)?;
+                bytes = 0;
             }
-        }
-        let json = json_text(&raw)
-            .map_err(|m| ImportError::Invalid {
-                file: ctx.file.into(),
-                message: format!("entry {}: {m}", entry.name),
-            })?
-            .into_owned();
-        bytes += raw.len() + json.len();
-        docs.push(DocRow {
-            hash: entry.sha256.clone(),
-            path: entry.name.clone(),
-            artifact: sbom
-                .artifact
-                .purl
-                .as_ref()
-                .map(|p| p.canonical.clone())
-                .ok_or_else(|| ImportError::Invalid {
-                    file: ctx.file.into(),
-                    message: format!("entry {}: the SBOM's artifact has no purl", entry.name),
-                })?,
-            json,
-            raw,
-        });
-        ctx.progress.advance(bytes as u64);
-        if bytes > BATCH_BYTES || comps.len() > BATCH_ROWS {
-            flush(tx, ctx, &mut docs, &mut comps, &mut loaded)?;
-            bytes = 0;
-        }
-    }
+            Ok(())
+        },
+    )?;
     flush(tx, ctx, &mut docs, &mut comps, &mut loaded)?;
     Ok(loaded)
+}
+
+/// Read and parse one SBOM entry (on the parsing thread); its components only when `first`.
+fn parse_entry(
+    ctx: &LoadContext<'_>,
+    entry: &Entry,
+    first: bool,
+) -> Result<Parsed<DocRow, ComponentRow>, ImportError> {
+    let raw = ctx.read(entry)?;
+    let fmt_err = |source| ImportError::Format {
+        file: ctx.file.into(),
+        entry: entry.name.clone(),
+        source: Box::new(source),
+    };
+    let kind = formats::detect(&raw).map_err(fmt_err)?;
+    if !kind.is_sbom() {
+        return Err(ImportError::WrongDocument {
+            file: ctx.file.into(),
+            entry: entry.name.clone(),
+            found: kind.name(),
+            kind: "sbom",
+        });
+    }
+    let sbom = formats::parse_sbom(&raw).map_err(fmt_err)?;
+    let warnings = sbom
+        .warnings
+        .iter()
+        .map(|w| format!("{}: {}: {}", entry.name, w.path, w.message))
+        .collect();
+    let mut comps = Vec::new();
+    if first {
+        comps.reserve(sbom.components.len());
+        for (i, c) in sbom.components.iter().enumerate() {
+            let (ecosystem, package_name) = component_identity(c);
+            comps.push(ComponentRow {
+                hash: entry.sha256.clone(),
+                ordinal: i as i32,
+                bom_ref: c.id.clone(),
+                name: c.name.clone(),
+                // The version matched is the component's; when the document gives none,
+                // the purl's (CycloneDX and SPDX both allow a purl without a version field).
+                version: c
+                    .version
+                    .clone()
+                    .filter(|v| !v.is_empty())
+                    .or_else(|| c.purl.as_ref().and_then(|p| p.version.clone())),
+                purl: c.purl.as_ref().map(|p| p.canonical.clone()),
+                package_purl: c.purl.as_ref().map(|p| p.package.clone()),
+                ecosystem,
+                package_name,
+            });
+        }
+    }
+    let json = JsonText::of(&raw).map_err(|m| ImportError::Invalid {
+        file: ctx.file.into(),
+        message: format!("entry {}: {m}", entry.name),
+    })?;
+    let artifact = sbom
+        .artifact
+        .purl
+        .as_ref()
+        .map(|p| p.canonical.clone())
+        .ok_or_else(|| ImportError::Invalid {
+            file: ctx.file.into(),
+            message: format!("entry {}: the SBOM's artifact has no purl", entry.name),
+        })?;
+    Ok(Parsed {
+        bytes: raw.len() + json.extra_len(),
+        doc: DocRow {
+            hash: entry.sha256.clone(),
+            path: entry.name.clone(),
+            artifact,
+            json,
+            raw,
+        },
+        children: comps,
+        warnings,
+    })
 }
 
 fn flush(
@@ -160,7 +181,10 @@ fn flush(
     if docs.is_empty() {
         return Ok(());
     }
-    let jsons: Vec<RawJsonb<'_>> = docs.iter().map(|d| RawJsonb(&d.json)).collect();
+    let jsons: Vec<RawJsonb<'_>> = docs
+        .iter()
+        .map(|d| RawJsonb(d.json.bytes(&d.raw)))
+        .collect();
     copy_in(
         tx,
         "stage_sbom",

@@ -2,10 +2,11 @@
 //! tables, and moved into the real tables with set-based `INSERT ... ON CONFLICT` statements.
 //! Never row by row.
 
+use super::{Entry, ImportError};
 use bytes::{BufMut, BytesMut};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::error::Error;
 
 /// JSON text sent as `jsonb` without parsing it into a tree first.
@@ -51,18 +52,41 @@ pub fn copy_in(
     writer.finish()
 }
 
-/// The JSON text of a document for its `jsonb` column: JSON as it is (without a UTF-8 BOM),
-/// YAML converted.
-pub fn json_text(raw: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
-    let trimmed = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
-    let first = trimmed.iter().find(|b| !b.is_ascii_whitespace());
-    if matches!(first, Some(b'{') | Some(b'[')) {
-        return Ok(std::borrow::Cow::Borrowed(trimmed));
+/// The JSON text of a document for its `jsonb` column: JSON as it is (the document's own bytes
+/// after any UTF-8 BOM, not copied), YAML converted.
+#[derive(Debug)]
+pub enum JsonText {
+    /// The raw bytes from this offset on.
+    Own(usize),
+    Converted(Vec<u8>),
+}
+
+impl JsonText {
+    pub fn of(raw: &[u8]) -> Result<Self, String> {
+        let trimmed = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
+        if !is_yaml(trimmed) {
+            return Ok(JsonText::Own(raw.len() - trimmed.len()));
+        }
+        let value: serde_json::Value =
+            serde_yaml_ng::from_slice(trimmed).map_err(|e| e.to_string())?;
+        serde_json::to_vec(&value)
+            .map(JsonText::Converted)
+            .map_err(|e| e.to_string())
     }
-    let value: serde_json::Value = serde_yaml_ng::from_slice(trimmed).map_err(|e| e.to_string())?;
-    serde_json::to_vec(&value)
-        .map(std::borrow::Cow::Owned)
-        .map_err(|e| e.to_string())
+    /// The text, given the document's raw bytes.
+    pub fn bytes<'a>(&'a self, raw: &'a [u8]) -> &'a [u8] {
+        match self {
+            JsonText::Own(start) => &raw[*start..],
+            JsonText::Converted(json) => json,
+        }
+    }
+    /// Bytes held besides the raw document.
+    pub fn extra_len(&self) -> usize {
+        match self {
+            JsonText::Own(_) => 0,
+            JsonText::Converted(json) => json.len(),
+        }
+    }
 }
 
 /// Whether the raw bytes are YAML rather than JSON.
@@ -173,4 +197,45 @@ pub(crate) fn copy_children<'r>(
         }),
     )
     .map_err(ctx.db(&format!("inserting {what}")))
+}
+
+/// One entry parsed on the parsing thread: its rows and the warnings it raised.
+pub(crate) struct Parsed<D, C> {
+    pub doc: D,
+    pub children: Vec<C>,
+    pub warnings: Vec<String>,
+    /// Bytes this entry holds in memory (for batch sizes).
+    pub bytes: usize,
+}
+
+/// Parse `entries` on a second thread while this one loads what is already parsed: the Rust
+/// side (reading, parsing, purl canonicalization) overlaps with PostgreSQL's work instead of
+/// alternating with it. `parse` gets each entry and whether it is the first with its content
+/// hash in the bundle (only the first one's child rows are extracted). At most one parsed entry
+/// waits for the loader, so memory stays bounded by the loader's batch plus two entries. The
+/// first error (from either side) stops both.
+pub(crate) fn parse_ahead<D: Send, C: Send>(
+    entries: &[Entry],
+    parse: impl Fn(&Entry, bool) -> Result<Parsed<D, C>, ImportError> + Sync,
+    mut load: impl FnMut(Parsed<D, C>) -> Result<(), ImportError>,
+) -> Result<(), ImportError> {
+    std::thread::scope(|s| {
+        let (send, recv) = std::sync::mpsc::sync_channel(1);
+        let parse = &parse;
+        s.spawn(move || {
+            let mut seen: HashSet<&[u8]> = HashSet::new();
+            for entry in entries {
+                let parsed = parse(entry, seen.insert(&entry.sha256));
+                let failed = parsed.is_err();
+                // A closed channel means the loader stopped (on an error it reports).
+                if send.send(parsed).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        for parsed in recv {
+            load(parsed?)?;
+        }
+        Ok(())
+    })
 }

@@ -1,10 +1,11 @@
 //! Loading VEX documents (OpenVEX, CycloneDX VEX, CSAF VEX) and their statements.
 
-use super::stage::{copy_children, copy_in, json_text, move_batch, BatchSql, RawJsonb, Row};
+use super::stage::{
+    copy_children, copy_in, move_batch, parse_ahead, BatchSql, JsonText, Parsed, RawJsonb, Row,
+};
 use super::{Entry, ImportError, LoadContext, Loaded};
 use crate::formats::{self, VexFormat};
 use postgres::types::Type;
-use std::collections::HashSet;
 
 const BATCH_BYTES: usize = 64 << 20;
 
@@ -12,7 +13,7 @@ struct DocRow {
     hash: Vec<u8>,
     path: String,
     format: &'static str,
-    json: Vec<u8>,
+    json: JsonText,
     raw: Vec<u8>,
 }
 
@@ -54,75 +55,94 @@ pub(crate) fn load(
     )
     .map_err(ctx.db("creating staging tables"))?;
     let mut loaded = Loaded::default();
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut docs = Vec::new();
     let mut stmts = Vec::new();
     let mut bytes = 0usize;
-    for entry in entries {
-        let raw = ctx.read(entry)?;
-        let fmt_err = |source| ImportError::Format {
+    parse_ahead(
+        entries,
+        |entry, first| parse_entry(ctx, entry, first),
+        |parsed| {
+            loaded.warnings.extend(parsed.warnings);
+            ctx.progress.advance(parsed.doc.raw.len() as u64);
+            bytes += parsed.bytes;
+            stmts.extend(parsed.children);
+            docs.push(parsed.doc);
+            if bytes > BATCH_BYTES {
+                flush(tx, ctx, &mut docs, &mut stmts, &mut loaded)?;
+                bytes = 0;
+            }
+            Ok(())
+        },
+    )?;
+    flush(tx, ctx, &mut docs, &mut stmts, &mut loaded)?;
+    Ok(loaded)
+}
+
+/// Read and parse one VEX document (on the parsing thread); its statements only when `first`.
+fn parse_entry(
+    ctx: &LoadContext<'_>,
+    entry: &Entry,
+    first: bool,
+) -> Result<Parsed<DocRow, StatementRow>, ImportError> {
+    let raw = ctx.read(entry)?;
+    let fmt_err = |source| ImportError::Format {
+        file: ctx.file.into(),
+        entry: entry.name.clone(),
+        source: Box::new(source),
+    };
+    let kind = formats::detect(&raw).map_err(fmt_err)?;
+    if !kind.is_vex() {
+        return Err(ImportError::WrongDocument {
             file: ctx.file.into(),
             entry: entry.name.clone(),
-            source: Box::new(source),
-        };
-        let kind = formats::detect(&raw).map_err(fmt_err)?;
-        if !kind.is_vex() {
-            return Err(ImportError::WrongDocument {
-                file: ctx.file.into(),
-                entry: entry.name.clone(),
-                found: kind.name(),
-                kind: "vex",
+            found: kind.name(),
+            kind: "vex",
+        });
+    }
+    let vex = formats::parse_vex(&raw).map_err(fmt_err)?;
+    let warnings = vex
+        .warnings
+        .iter()
+        .map(|w| format!("{}: {}: {}", entry.name, w.path, w.message))
+        .collect();
+    let doc_time = vex.timestamp.as_deref();
+    let mut stmts = Vec::new();
+    if first {
+        for (i, s) in vex.statements.iter().enumerate() {
+            stmts.push(StatementRow {
+                hash: entry.sha256.clone(),
+                ordinal: i as i32,
+                vulnerability_id: s.vulnerability_id.clone(),
+                aliases: s.aliases.clone(),
+                product_purl: s
+                    .product_purl
+                    .clone()
+                    .or_else(|| Some(s.product_id.clone())),
+                component_purl: s.component_purl.clone(),
+                status: s.status.as_str(),
+                justification: s.justification.clone(),
+                impact_statement: s.impact_statement.clone(),
+                action_statement: s.action_statement.clone(),
+                time: parse_time(s.timestamp.as_deref().or(doc_time)),
             });
         }
-        let vex = formats::parse_vex(&raw).map_err(fmt_err)?;
-        for w in &vex.warnings {
-            loaded
-                .warnings
-                .push(format!("{}: {}: {}", entry.name, w.path, w.message));
-        }
-        let doc_time = vex.timestamp.as_deref();
-        if seen.insert(entry.sha256.clone()) {
-            for (i, s) in vex.statements.iter().enumerate() {
-                stmts.push(StatementRow {
-                    hash: entry.sha256.clone(),
-                    ordinal: i as i32,
-                    vulnerability_id: s.vulnerability_id.clone(),
-                    aliases: s.aliases.clone(),
-                    product_purl: s
-                        .product_purl
-                        .clone()
-                        .or_else(|| Some(s.product_id.clone())),
-                    component_purl: s.component_purl.clone(),
-                    status: s.status.as_str(),
-                    justification: s.justification.clone(),
-                    impact_statement: s.impact_statement.clone(),
-                    action_statement: s.action_statement.clone(),
-                    time: parse_time(s.timestamp.as_deref().or(doc_time)),
-                });
-            }
-        }
-        let json = json_text(&raw)
-            .map_err(|m| ImportError::Invalid {
-                file: ctx.file.into(),
-                message: format!("entry {}: {m}", entry.name),
-            })?
-            .into_owned();
-        bytes += raw.len() + json.len();
-        docs.push(DocRow {
+    }
+    let json = JsonText::of(&raw).map_err(|m| ImportError::Invalid {
+        file: ctx.file.into(),
+        message: format!("entry {}: {m}", entry.name),
+    })?;
+    Ok(Parsed {
+        bytes: raw.len() + json.extra_len(),
+        doc: DocRow {
             hash: entry.sha256.clone(),
             path: entry.name.clone(),
             format: format_name(vex.format),
             json,
             raw,
-        });
-        ctx.progress.advance(bytes as u64);
-        if bytes > BATCH_BYTES {
-            flush(tx, ctx, &mut docs, &mut stmts, &mut loaded)?;
-            bytes = 0;
-        }
-    }
-    flush(tx, ctx, &mut docs, &mut stmts, &mut loaded)?;
-    Ok(loaded)
+        },
+        children: stmts,
+        warnings,
+    })
 }
 
 fn flush(
@@ -135,7 +155,10 @@ fn flush(
     if docs.is_empty() {
         return Ok(());
     }
-    let jsons: Vec<RawJsonb<'_>> = docs.iter().map(|d| RawJsonb(&d.json)).collect();
+    let jsons: Vec<RawJsonb<'_>> = docs
+        .iter()
+        .map(|d| RawJsonb(d.json.bytes(&d.raw)))
+        .collect();
     copy_in(
         tx,
         "stage_vex",
