@@ -4,16 +4,20 @@
 
 use super::sbom::match_name;
 use super::stage::{
-    copy_children, copy_in, is_yaml, move_batch, parse_ahead, BatchSql, JsonText, Parsed, RawJsonb,
-    Row,
+    copy_children, copy_in, is_yaml, move_batch, parse_ahead, BatchLimits, BatchSql, JsonText,
+    Parsed, RawJsonb, Row,
 };
 use super::{Entry, ImportError, LoadContext, Loaded};
 use crate::formats::{self, OsvAffected, Purl};
 use crate::versions::Ecosystem;
 use postgres::types::Type;
 
-const BATCH_BYTES: usize = 32 << 20;
-const BATCH_ROWS: usize = 20_000;
+/// The parsing thread hands over a batch past these sizes (two batches at most in memory).
+const LIMITS: BatchLimits = BatchLimits {
+    bytes: 16 << 20,
+    docs: 10_000,
+    children: usize::MAX,
+};
 
 struct AdvisoryRow {
     hash: Vec<u8>,
@@ -83,26 +87,16 @@ pub(crate) fn load(
     )
     .map_err(ctx.db("creating staging tables"))?;
     let mut loaded = Loaded::default();
-    let mut advs = Vec::new();
-    let mut affs = Vec::new();
-    let mut bytes = 0usize;
     parse_ahead(
         entries,
+        &LIMITS,
+        ctx.progress,
         |entry, first| parse_entry(ctx, entry, first),
-        |parsed| {
-            loaded.warnings.extend(parsed.warnings);
-            ctx.progress.advance(parsed.doc.raw.len() as u64);
-            bytes += parsed.bytes;
-            affs.extend(parsed.children);
-            advs.push(parsed.doc);
-            if bytes > BATCH_BYTES || advs.len() > BATCH_ROWS {
-                flush(tx, ctx, &mut advs, &mut affs, &mut loaded)?;
-                bytes = 0;
-            }
-            Ok(())
+        |mut batch| {
+            loaded.warnings.append(&mut batch.warnings);
+            flush(tx, ctx, &mut batch.docs, &mut batch.children, &mut loaded)
         },
     )?;
-    flush(tx, ctx, &mut advs, &mut affs, &mut loaded)?;
     Ok(loaded)
 }
 

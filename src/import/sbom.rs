@@ -1,16 +1,20 @@
 //! Loading SBOM documents (CycloneDX, SPDX) and their components.
 
 use super::stage::{
-    copy_children, copy_in, move_batch, parse_ahead, BatchSql, JsonText, Parsed, RawJsonb, Row,
+    copy_children, copy_in, move_batch, parse_ahead, BatchLimits, BatchSql, JsonText, Parsed,
+    RawJsonb, Row,
 };
 use super::{Entry, ImportError, LoadContext, Loaded};
 use crate::formats::{self, Component};
 use crate::versions::Ecosystem;
 use postgres::types::Type;
 
-/// Flush a batch past this many raw bytes or components.
-const BATCH_BYTES: usize = 64 << 20;
-const BATCH_ROWS: usize = 200_000;
+/// The parsing thread hands over a batch past these sizes (two batches at most in memory).
+const LIMITS: BatchLimits = BatchLimits {
+    bytes: 32 << 20,
+    docs: usize::MAX,
+    children: 100_000,
+};
 
 struct DocRow {
     hash: Vec<u8>,
@@ -70,26 +74,16 @@ pub(crate) fn load(
     )
     .map_err(ctx.db("creating staging tables"))?;
     let mut loaded = Loaded::default();
-    let mut docs: Vec<DocRow> = Vec::new();
-    let mut comps: Vec<ComponentRow> = Vec::new();
-    let mut bytes = 0usize;
     parse_ahead(
         entries,
+        &LIMITS,
+        ctx.progress,
         |entry, first| parse_entry(ctx, entry, first),
-        |parsed| {
-            loaded.warnings.extend(parsed.warnings);
-            ctx.progress.advance(parsed.doc.raw.len() as u64);
-            bytes += parsed.bytes;
-            comps.extend(parsed.children);
-            docs.push(parsed.doc);
-            if bytes > BATCH_BYTES || comps.len() > BATCH_ROWS {
-                flush(tx, ctx, &mut docs, &mut comps, &mut loaded)?;
-                bytes = 0;
-            }
-            Ok(())
+        |mut batch| {
+            loaded.warnings.append(&mut batch.warnings);
+            flush(tx, ctx, &mut batch.docs, &mut batch.children, &mut loaded)
         },
     )?;
-    flush(tx, ctx, &mut docs, &mut comps, &mut loaded)?;
     Ok(loaded)
 }
 

@@ -208,33 +208,79 @@ pub(crate) struct Parsed<D, C> {
     pub bytes: usize,
 }
 
-/// Parse `entries` on a second thread while this one loads what is already parsed: the Rust
-/// side (reading, parsing, purl canonicalization) overlaps with PostgreSQL's work instead of
-/// alternating with it. `parse` gets each entry and whether it is the first with its content
-/// hash in the bundle (only the first one's child rows are extracted). At most one parsed entry
-/// waits for the loader, so memory stays bounded by the loader's batch plus two entries. The
+/// When the parsing thread hands a batch to the loader: past this many bytes held, documents or
+/// child rows.
+pub(crate) struct BatchLimits {
+    pub bytes: usize,
+    pub docs: usize,
+    pub children: usize,
+}
+
+/// Parsed entries for one round of staging and copying.
+pub(crate) struct Batch<D, C> {
+    pub docs: Vec<D>,
+    pub children: Vec<C>,
+    pub warnings: Vec<String>,
+}
+
+/// Parse `entries` on a second thread, a batch at a time, while this thread loads the previous
+/// batch: the Rust side (reading, parsing, purl canonicalization) overlaps with PostgreSQL's
+/// work instead of alternating with it. `parse` gets each entry and whether it is the first with
+/// its content hash in the bundle (only the first one's child rows are extracted). The channel
+/// is a rendezvous, so at most two batches are in memory: the one loading and the next. The
 /// first error (from either side) stops both.
 pub(crate) fn parse_ahead<D: Send, C: Send>(
     entries: &[Entry],
+    limits: &BatchLimits,
+    progress: &dyn crate::progress::Progress,
     parse: impl Fn(&Entry, bool) -> Result<Parsed<D, C>, ImportError> + Sync,
-    mut load: impl FnMut(Parsed<D, C>) -> Result<(), ImportError>,
+    mut load: impl FnMut(Batch<D, C>) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
     std::thread::scope(|s| {
-        let (send, recv) = std::sync::mpsc::sync_channel(1);
+        let (send, recv) = std::sync::mpsc::sync_channel(0);
         let parse = &parse;
         s.spawn(move || {
             let mut seen: HashSet<&[u8]> = HashSet::new();
+            let new_batch = || Batch {
+                docs: Vec::new(),
+                children: Vec::new(),
+                warnings: Vec::new(),
+            };
+            let mut batch = new_batch();
+            let mut held = 0usize;
             for entry in entries {
-                let parsed = parse(entry, seen.insert(&entry.sha256));
-                let failed = parsed.is_err();
-                // A closed channel means the loader stopped (on an error it reports).
-                if send.send(parsed).is_err() || failed {
-                    break;
+                let parsed = match parse(entry, seen.insert(&entry.sha256)) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = send.send(Err(e));
+                        return;
+                    }
+                };
+                progress.advance(entry.spooled.len);
+                held += parsed.bytes;
+                batch.docs.push(parsed.doc);
+                batch.children.extend(parsed.children);
+                batch.warnings.extend(parsed.warnings);
+                if held > limits.bytes
+                    || batch.docs.len() >= limits.docs
+                    || batch.children.len() >= limits.children
+                {
+                    // A closed channel means the loader stopped (on an error it reports).
+                    if send
+                        .send(Ok(std::mem::replace(&mut batch, new_batch())))
+                        .is_err()
+                    {
+                        return;
+                    }
+                    held = 0;
                 }
             }
+            if !batch.docs.is_empty() {
+                let _ = send.send(Ok(batch));
+            }
         });
-        for parsed in recv {
-            load(parsed?)?;
+        for batch in recv {
+            load(batch?)?;
         }
         Ok(())
     })

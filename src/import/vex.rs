@@ -1,13 +1,19 @@
 //! Loading VEX documents (OpenVEX, CycloneDX VEX, CSAF VEX) and their statements.
 
 use super::stage::{
-    copy_children, copy_in, move_batch, parse_ahead, BatchSql, JsonText, Parsed, RawJsonb, Row,
+    copy_children, copy_in, move_batch, parse_ahead, BatchLimits, BatchSql, JsonText, Parsed,
+    RawJsonb, Row,
 };
 use super::{Entry, ImportError, LoadContext, Loaded};
 use crate::formats::{self, VexFormat};
 use postgres::types::Type;
 
-const BATCH_BYTES: usize = 64 << 20;
+/// The parsing thread hands over a batch past these sizes (two batches at most in memory).
+const LIMITS: BatchLimits = BatchLimits {
+    bytes: 32 << 20,
+    docs: usize::MAX,
+    children: usize::MAX,
+};
 
 struct DocRow {
     hash: Vec<u8>,
@@ -55,26 +61,16 @@ pub(crate) fn load(
     )
     .map_err(ctx.db("creating staging tables"))?;
     let mut loaded = Loaded::default();
-    let mut docs = Vec::new();
-    let mut stmts = Vec::new();
-    let mut bytes = 0usize;
     parse_ahead(
         entries,
+        &LIMITS,
+        ctx.progress,
         |entry, first| parse_entry(ctx, entry, first),
-        |parsed| {
-            loaded.warnings.extend(parsed.warnings);
-            ctx.progress.advance(parsed.doc.raw.len() as u64);
-            bytes += parsed.bytes;
-            stmts.extend(parsed.children);
-            docs.push(parsed.doc);
-            if bytes > BATCH_BYTES {
-                flush(tx, ctx, &mut docs, &mut stmts, &mut loaded)?;
-                bytes = 0;
-            }
-            Ok(())
+        |mut batch| {
+            loaded.warnings.append(&mut batch.warnings);
+            flush(tx, ctx, &mut batch.docs, &mut batch.children, &mut loaded)
         },
     )?;
-    flush(tx, ctx, &mut docs, &mut stmts, &mut loaded)?;
     Ok(loaded)
 }
 
