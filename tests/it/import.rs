@@ -254,7 +254,7 @@ fn bundles_sharing_documents_store_them_once_even_concurrently() {
             ])
         })
     };
-    let (h1, h2) = (run(b1), run(b2));
+    let (h1, h2) = (run(b1.clone()), run(b2.clone()));
     let (o1, o2) = (h1.join().unwrap(), h2.join().unwrap());
     assert_exit(&o1, 0);
     assert_exit(&o2, 0);
@@ -277,6 +277,15 @@ fn bundles_sharing_documents_store_them_once_even_concurrently() {
         count(&mut c, "SELECT count(*) FROM bundle_document"),
         (one.len() + two.len()) as i64
     );
+    // Each document's child rows were written once, by whichever importer inserted it: the same
+    // rows as the two bundles imported one after the other.
+    let serial = fresh_db();
+    assert_exit(&import(&serial, &key, &b1), 0);
+    assert_exit(&import(&serial, &key, &b2), 0);
+    let affected = "SELECT count(*) FROM advisory_affected";
+    let expected = count(&mut serial.client(), affected);
+    assert!(expected > 0);
+    assert_eq!(count(&mut c, affected), expected);
 }
 
 /// Many generated OSV records, so an import takes long enough to be killed half way.
