@@ -173,6 +173,13 @@ pub(crate) fn move_batch(
 /// `COPY` the child rows of newly inserted documents into their final table: `table (tenant_id,
 /// PARENT, columns...)`, where each row is `(document id, values)`. Callers pass the rows in the
 /// order of the table's busiest index so the b-tree inserts land on neighbouring pages.
+///
+/// Every document id comes from this transaction's own `INSERT ... RETURNING`, so the child
+/// table's foreign key check (one lookup and one `FOR KEY SHARE` lock per row, as costly as the
+/// table's two b-trees together) can only pass. A superuser session (the embedded cluster's)
+/// skips it for this one `COPY` with `session_replication_role = replica`, as `pg_restore
+/// --disable-triggers` does; the constraint stays declared and checked for every other writer,
+/// and for this import too when it runs as an ordinary role.
 pub(crate) fn copy_children<'r>(
     tx: &mut postgres::Transaction<'_>,
     ctx: &super::LoadContext<'_>,
@@ -184,7 +191,15 @@ pub(crate) fn copy_children<'r>(
 ) -> Result<u64, super::ImportError> {
     let mut all = vec![("tenant_id", Type::UUID), (parent, Type::INT8)];
     all.extend_from_slice(columns);
-    copy_in(
+    let superuser = tx
+        .query_one("SELECT current_setting('is_superuser') = 'on'", &[])
+        .map_err(ctx.db("reading the session's privileges"))?
+        .get::<_, bool>(0);
+    if superuser {
+        tx.batch_execute("SET LOCAL session_replication_role = replica")
+            .map_err(ctx.db("skipping the foreign key checks of our own rows"))?;
+    }
+    let copied = copy_in(
         tx,
         table,
         &all,
@@ -196,7 +211,12 @@ pub(crate) fn copy_children<'r>(
             row
         }),
     )
-    .map_err(ctx.db(&format!("inserting {what}")))
+    .map_err(ctx.db(&format!("inserting {what}")))?;
+    if superuser {
+        tx.batch_execute("SET LOCAL session_replication_role = origin")
+            .map_err(ctx.db("restoring the foreign key checks"))?;
+    }
+    Ok(copied)
 }
 
 /// One entry parsed on the parsing thread: its rows and the warnings it raised.
