@@ -843,3 +843,61 @@ fn import_with_scan_enqueues_a_job_the_worker_runs() {
     let files: Vec<_> = std::fs::read_dir(&manifests).unwrap().flatten().collect();
     assert_eq!(files.len(), 1, "one signed manifest written");
 }
+
+/// The import as an ordinary role (no superuser): the child rows keep their foreign key checks
+/// (only a superuser session may skip them for its own rows) and the result is the same as the
+/// superuser's import.
+#[test]
+fn import_as_an_ordinary_role_stores_the_same_rows() {
+    let key = test_key(1);
+    let sbom = std::fs::read(fixture("cyclonedx/bom-examples/dropwizard-1.3.15.bom.json")).unwrap();
+    let sboms = make_bundle(
+        &key,
+        "sbom",
+        "apps",
+        &[("dropwizard.json", sbom)],
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    let feed = make_bundle(
+        &key,
+        "feed",
+        "rustsec",
+        &as_refs(&rustsec()),
+        "2026-11-01T00:00:00Z",
+        Some(1),
+    );
+    let counts = "SELECT (SELECT count(*) FROM sbom_component) * 1000000 + (SELECT count(*) FROM advisory_affected)";
+
+    let admin = fresh_db();
+    assert_exit(&import(&admin, &key, &sboms), 0);
+    assert_exit(&import(&admin, &key, &feed), 0);
+    let expected = count(&mut admin.client(), counts);
+
+    let db = fresh_db();
+    let role = format!("{}_importer", db.name);
+    db.client()
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN;
+             GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {role};
+             GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};"
+        ))
+        .unwrap();
+    let url = db.url.replace("user=postgres", &format!("user={role}"));
+    assert_ne!(url, db.url);
+    for bundle in [&sboms, &feed] {
+        let out = stella(&[
+            "--database-url",
+            &url,
+            "import",
+            "--json",
+            "--trust",
+            key.pub_file.to_str().unwrap(),
+            bundle.to_str().unwrap(),
+        ]);
+        assert_exit(&out, 0);
+        assert_eq!(first(&out)["status"], "imported");
+    }
+    assert_eq!(count(&mut db.client(), counts), expected);
+    assert!(expected > 1_000_000);
+}
