@@ -1,6 +1,7 @@
-//! Bulk loading: rows are collected per batch, sent with binary `COPY` into temporary staging
-//! tables, and moved into the real tables with set-based `INSERT ... ON CONFLICT` statements.
-//! Never row by row.
+//! Bulk loading: entries are parsed a batch ahead on a second thread; per batch, the documents
+//! go with binary `COPY` into a temporary staging table and into their table with one set-based
+//! `INSERT ... ON CONFLICT DO NOTHING RETURNING`, and the child rows of the documents it inserted
+//! go with binary `COPY` straight into their tables. Never row by row.
 
 use super::{Entry, ImportError};
 use bytes::{BufMut, BytesMut};
@@ -131,7 +132,7 @@ pub(crate) fn move_batch(
     tx: &mut postgres::Transaction<'_>,
     ctx: &super::LoadContext<'_>,
     sql: &BatchSql<'_>,
-) -> Result<BatchCounts, super::ImportError> {
+) -> Result<BatchCounts, ImportError> {
     let staged_unique: i64 = tx
         .query_one(
             &format!("SELECT count(DISTINCT content_hash) FROM {}", sql.stage),
@@ -188,7 +189,7 @@ pub(crate) fn copy_children<'r>(
     columns: &[(&str, Type)],
     rows: &mut dyn Iterator<Item = (&'r i64, Row<'r>)>,
     what: &str,
-) -> Result<u64, super::ImportError> {
+) -> Result<u64, ImportError> {
     let mut all = vec![("tenant_id", Type::UUID), (parent, Type::INT8)];
     all.extend_from_slice(columns);
     let superuser = tx
