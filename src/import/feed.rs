@@ -3,15 +3,21 @@
 //! so the result does not depend on import order); `affected[]` goes to `advisory_affected`.
 
 use super::sbom::match_name;
-use super::stage::{copy_in, is_yaml, json_text, move_batch, BatchSql, RawJsonb, Row};
+use super::stage::{
+    copy_children, copy_in, is_yaml, move_batch, parse_ahead, BatchLimits, BatchSql, JsonText,
+    Parsed, RawJsonb, Row,
+};
 use super::{Entry, ImportError, LoadContext, Loaded};
 use crate::formats::{self, OsvAffected, Purl};
 use crate::versions::Ecosystem;
 use postgres::types::Type;
-use std::collections::HashSet;
 
-const BATCH_BYTES: usize = 32 << 20;
-const BATCH_ROWS: usize = 20_000;
+/// The parsing thread hands over a batch past these sizes (two batches at most in memory).
+const LIMITS: BatchLimits = BatchLimits {
+    bytes: 16 << 20,
+    docs: 10_000,
+    children: usize::MAX,
+};
 
 struct AdvisoryRow {
     hash: Vec<u8>,
@@ -24,7 +30,7 @@ struct AdvisoryRow {
     summary: Option<String>,
     details: Option<String>,
     severity: Option<String>,
-    json: Vec<u8>,
+    json: JsonText,
     raw: Vec<u8>,
     raw_format: &'static str,
 }
@@ -73,61 +79,74 @@ pub(crate) fn load(
 ) -> Result<Loaded, ImportError> {
     tx.batch_execute(
         "CREATE TEMP TABLE stage_advisory (content_hash bytea, path text, advisory_id text, modified timestamptz,
-                published timestamptz, withdrawn timestamptz, aliases text[], summary text, details text,
-                severity text, doc jsonb, raw bytea, raw_format text) ON COMMIT DROP;
-         CREATE TEMP TABLE stage_affected (content_hash bytea, ordinal int4, ecosystem text, ecosystem_base text,
-                package_name text, purl text, ranges jsonb, versions text[]) ON COMMIT DROP;
+                published timestamptz, withdrawn timestamptz, aliases text[], summary text,
+                details text COMPRESSION lz4, severity text, doc jsonb COMPRESSION lz4, raw bytea COMPRESSION lz4,
+                raw_format text) ON COMMIT DROP;
          CREATE TEMP TABLE new_advisory (id bigint, content_hash bytea, advisory_id text, modified timestamptz,
                 withdrawn timestamptz) ON COMMIT DROP;",
     )
     .map_err(ctx.db("creating staging tables"))?;
     let mut loaded = Loaded::default();
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
-    let mut advs = Vec::new();
+    parse_ahead(
+        entries,
+        &LIMITS,
+        ctx.progress,
+        |entry, first| parse_entry(ctx, entry, first),
+        |mut batch| {
+            loaded.warnings.append(&mut batch.warnings);
+            flush(tx, ctx, &mut batch.docs, &mut batch.children, &mut loaded)
+        },
+    )?;
+    Ok(loaded)
+}
+
+/// Read and parse one OSV record (on the parsing thread); its affected packages only when
+/// `first`.
+fn parse_entry(
+    ctx: &LoadContext<'_>,
+    entry: &Entry,
+    first: bool,
+) -> Result<Parsed<AdvisoryRow, AffectedRow>, ImportError> {
+    let raw = ctx.read(entry)?;
+    let rec = formats::parse_osv(&raw).map_err(|source| ImportError::Format {
+        file: ctx.file.into(),
+        entry: entry.name.clone(),
+        source: Box::new(source),
+    })?;
+    let mut warnings: Vec<String> = rec
+        .warnings
+        .iter()
+        .map(|w| format!("{}: {}: {}", entry.name, w.path, w.message))
+        .collect();
     let mut affs = Vec::new();
-    let mut bytes = 0usize;
-    for entry in entries {
-        let raw = ctx.read(entry)?;
-        let fmt_err = |source| ImportError::Format {
-            file: ctx.file.into(),
-            entry: entry.name.clone(),
-            source: Box::new(source),
-        };
-        let rec = formats::parse_osv(&raw).map_err(fmt_err)?;
-        for w in &rec.warnings {
-            loaded
-                .warnings
-                .push(format!("{}: {}: {}", entry.name, w.path, w.message));
+    if first {
+        for (i, a) in rec.affected.iter().enumerate() {
+            let Some((ecosystem, ecosystem_base, package_name)) = affected_identity(a) else {
+                warnings.push(format!(
+                    "{}: $.affected[{i}]: no package ecosystem and name or purl; not matchable",
+                    entry.name
+                ));
+                continue;
+            };
+            affs.push(AffectedRow {
+                hash: entry.sha256.clone(),
+                ordinal: i as i32,
+                ecosystem,
+                ecosystem_base,
+                package_name,
+                purl: a.purl.clone(),
+                ranges: serde_json::to_vec(&a.ranges).unwrap_or_else(|_| b"[]".to_vec()),
+                versions: a.versions.clone(),
+            });
         }
-        if seen.insert(entry.sha256.clone()) {
-            for (i, a) in rec.affected.iter().enumerate() {
-                let Some((ecosystem, ecosystem_base, package_name)) = affected_identity(a) else {
-                    loaded.warnings.push(format!(
-                        "{}: $.affected[{i}]: no package ecosystem and name or purl; not matchable",
-                        entry.name
-                    ));
-                    continue;
-                };
-                affs.push(AffectedRow {
-                    hash: entry.sha256.clone(),
-                    ordinal: i as i32,
-                    ecosystem,
-                    ecosystem_base,
-                    package_name,
-                    purl: a.purl.clone(),
-                    ranges: serde_json::to_vec(&a.ranges).unwrap_or_else(|_| b"[]".to_vec()),
-                    versions: a.versions.clone(),
-                });
-            }
-        }
-        let json = json_text(&raw)
-            .map_err(|m| ImportError::Invalid {
-                file: ctx.file.into(),
-                message: format!("entry {}: {m}", entry.name),
-            })?
-            .into_owned();
-        bytes += raw.len() + json.len();
-        advs.push(AdvisoryRow {
+    }
+    let json = JsonText::of(&raw).map_err(|m| ImportError::Invalid {
+        file: ctx.file.into(),
+        message: format!("entry {}: {m}", entry.name),
+    })?;
+    Ok(Parsed {
+        bytes: raw.len() + json.extra_len(),
+        doc: AdvisoryRow {
             hash: entry.sha256.clone(),
             path: entry.name.clone(),
             id: rec.id.clone(),
@@ -144,16 +163,10 @@ pub(crate) fn load(
             raw_format: if is_yaml(&raw) { "yaml" } else { "json" },
             json,
             raw,
-        });
-        ctx.progress
-            .advance(entry.spooled.metadata().map(|m| m.len()).unwrap_or(0));
-        if bytes > BATCH_BYTES || advs.len() > BATCH_ROWS {
-            flush(tx, ctx, &mut advs, &mut affs, &mut loaded)?;
-            bytes = 0;
-        }
-    }
-    flush(tx, ctx, &mut advs, &mut affs, &mut loaded)?;
-    Ok(loaded)
+        },
+        children: affs,
+        warnings,
+    })
 }
 
 fn flush(
@@ -166,7 +179,10 @@ fn flush(
     if advs.is_empty() {
         return Ok(());
     }
-    let jsons: Vec<RawJsonb<'_>> = advs.iter().map(|a| RawJsonb(&a.json)).collect();
+    let jsons: Vec<RawJsonb<'_>> = advs
+        .iter()
+        .map(|a| RawJsonb(a.json.bytes(&a.raw)))
+        .collect();
     copy_in(
         tx,
         "stage_advisory",
@@ -204,41 +220,12 @@ fn flush(
         }),
     )
     .map_err(ctx.db("staging advisories"))?;
-    let ranges: Vec<RawJsonb<'_>> = affs.iter().map(|a| RawJsonb(&a.ranges)).collect();
-    copy_in(
-        tx,
-        "stage_affected",
-        &[
-            ("content_hash", Type::BYTEA),
-            ("ordinal", Type::INT4),
-            ("ecosystem", Type::TEXT),
-            ("ecosystem_base", Type::TEXT),
-            ("package_name", Type::TEXT),
-            ("purl", Type::TEXT),
-            ("ranges", Type::JSONB),
-            ("versions", Type::TEXT_ARRAY),
-        ],
-        &mut affs.iter().zip(&ranges).map(|(a, r)| -> Row<'_> {
-            vec![
-                &a.hash,
-                &a.ordinal,
-                &a.ecosystem,
-                &a.ecosystem_base,
-                &a.package_name,
-                &a.purl,
-                r,
-                &a.versions,
-            ]
-        }),
-    )
-    .map_err(ctx.db("staging affected packages"))?;
     let c = move_batch(
         tx,
         ctx,
         &BatchSql {
             stage: "stage_advisory",
-            children: "stage_affected",
-            new: "new_advisory",
+            scratch: &["new_advisory"],
             doc_type: "advisory",
             insert_documents: "WITH ins AS (
                INSERT INTO advisory (tenant_id, content_hash, advisory_id, modified, published, withdrawn, aliases,
@@ -250,10 +237,7 @@ fn flush(
                FROM stage_advisory s ORDER BY s.content_hash, s.path
                ON CONFLICT (tenant_id, content_hash) DO NOTHING
                RETURNING id, content_hash, advisory_id, modified, withdrawn)
-             INSERT INTO new_advisory SELECT * FROM ins",
-            insert_children: "INSERT INTO advisory_affected (tenant_id, advisory_pk, ordinal, ecosystem, ecosystem_base, package_name, purl, ranges, versions)
-             SELECT $1, n.id, a.ordinal, a.ecosystem, a.ecosystem_base, a.package_name, a.purl, a.ranges, a.versions
-             FROM stage_affected a JOIN new_advisory n USING (content_hash)",
+             INSERT INTO new_advisory SELECT * FROM ins RETURNING id, content_hash",
             after: Some((
                 "INSERT INTO advisory_current (tenant_id, advisory_id, advisory_pk, modified, content_hash, withdrawn)
                  SELECT DISTINCT ON (advisory_id) $1, advisory_id, id, modified, content_hash, withdrawn IS NOT NULL
@@ -270,6 +254,48 @@ fn flush(
     loaded.documents.new += c.new;
     loaded.documents.existing += c.existing;
     loaded.advisories += c.new;
+    // Affected packages of the new records only, in the order of the matching index.
+    let mut rows: Vec<(&i64, &AffectedRow)> = affs
+        .iter()
+        .filter_map(|r| Some((c.ids.get(&r.hash)?, r)))
+        .collect();
+    rows.sort_unstable_by(|(_, a), (_, b)| {
+        (&a.ecosystem_base, &a.package_name).cmp(&(&b.ecosystem_base, &b.package_name))
+    });
+    let ranges: Vec<RawJsonb<'_>> = rows.iter().map(|(_, a)| RawJsonb(&a.ranges)).collect();
+    copy_children(
+        tx,
+        ctx,
+        "advisory_affected",
+        "advisory_pk",
+        &[
+            ("ordinal", Type::INT4),
+            ("ecosystem", Type::TEXT),
+            ("ecosystem_base", Type::TEXT),
+            ("package_name", Type::TEXT),
+            ("purl", Type::TEXT),
+            ("ranges", Type::JSONB),
+            ("versions", Type::TEXT_ARRAY),
+        ],
+        &mut rows
+            .iter()
+            .zip(&ranges)
+            .map(|((id, a), r)| -> (&i64, Row<'_>) {
+                (
+                    *id,
+                    vec![
+                        &a.ordinal,
+                        &a.ecosystem,
+                        &a.ecosystem_base,
+                        &a.package_name,
+                        &a.purl,
+                        r,
+                        &a.versions,
+                    ],
+                )
+            }),
+        "affected packages",
+    )?;
     advs.clear();
     affs.clear();
     Ok(())

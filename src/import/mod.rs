@@ -9,12 +9,13 @@ mod error;
 mod feed;
 mod sbom;
 mod snapshot;
+mod spool;
 mod stage;
 mod vex;
 
 pub use error::ImportError;
 
-use crate::bundle::{Bundle, Kind, Limits, Spool, TrustSet, Verified};
+use crate::bundle::{Bundle, Kind, Limits, TrustSet, Verified};
 use crate::db::hot_queries;
 use crate::db::locks::LockKey;
 use crate::db::{DbError, Tenant};
@@ -22,7 +23,7 @@ use crate::progress::Progress;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// What to import and under which rules.
@@ -84,13 +85,16 @@ pub(crate) struct LoadContext<'a> {
     pub import_id: i64,
     pub file: &'a Path,
     pub progress: &'a dyn Progress,
+    /// The verified entries' bytes.
+    pub spool: &'a spool::Spooled,
 }
 
 /// One verified entry ready to load.
 pub(crate) struct Entry {
     pub name: String,
     pub sha256: Vec<u8>,
-    pub spooled: PathBuf,
+    /// Its bytes in the spool file.
+    pub spooled: spool::Range,
 }
 
 impl LoadContext<'_> {
@@ -102,11 +106,13 @@ impl LoadContext<'_> {
         }
     }
     pub fn read(&self, entry: &Entry) -> Result<Vec<u8>, ImportError> {
-        std::fs::read(&entry.spooled).map_err(|source| ImportError::Io {
-            file: self.file.to_path_buf(),
-            path: entry.spooled.clone(),
-            source,
-        })
+        self.spool
+            .read(entry.spooled)
+            .map_err(|source| ImportError::Io {
+                file: self.file.to_path_buf(),
+                path: self.spool.path().to_path_buf(),
+                source,
+            })
     }
 }
 
@@ -133,13 +139,19 @@ pub fn import_bundle(
             path: std::env::temp_dir(),
             source,
         })?;
-    let mut spool = Spool::new(spool_dir.path());
+    let spool_io = |source| ImportError::Io {
+        file: file.into(),
+        path: spool_dir.path().into(),
+        source,
+    };
+    let mut spool = spool::SpoolFile::create(spool_dir.path()).map_err(spool_io)?;
     let bundle: Bundle<Verified> = Bundle::open(file)
         .and_then(|b| b.verify(req.trust, req.limits, &mut spool))
         .map_err(|source| ImportError::Bundle {
             file: file.into(),
             source: Box::new(source),
         })?;
+    let spooled = spool.finish().map_err(spool_io)?;
     if bundle.sha256() != sha_hex {
         return Err(ImportError::Invalid {
             file: file.into(),
@@ -169,7 +181,7 @@ pub fn import_bundle(
             Some(Entry {
                 name: e.name.clone(),
                 sha256: hex::decode(&e.sha256).ok()?,
-                spooled: e.spooled.clone()?,
+                spooled: spooled.range(&e.name)?,
             })
         })
         .collect();
@@ -265,6 +277,7 @@ pub fn import_bundle(
         import_id,
         file,
         progress: req.progress,
+        spool: &spooled,
     };
     let total: u64 = bundle.entries().iter().map(|e| e.size).sum();
     req.progress.start("importing", Some(total));

@@ -1,21 +1,26 @@
 //! Loading SBOM documents (CycloneDX, SPDX) and their components.
 
-use super::stage::{copy_in, json_text, move_batch, BatchSql, RawJsonb, Row};
+use super::stage::{
+    copy_children, copy_in, move_batch, parse_ahead, BatchLimits, BatchSql, JsonText, Parsed,
+    RawJsonb, Row,
+};
 use super::{Entry, ImportError, LoadContext, Loaded};
 use crate::formats::{self, Component};
 use crate::versions::Ecosystem;
 use postgres::types::Type;
-use std::collections::HashSet;
 
-/// Flush a batch past this many raw bytes or components.
-const BATCH_BYTES: usize = 64 << 20;
-const BATCH_ROWS: usize = 200_000;
+/// The parsing thread hands over a batch past these sizes (two batches at most in memory).
+const LIMITS: BatchLimits = BatchLimits {
+    bytes: 32 << 20,
+    docs: usize::MAX,
+    children: 100_000,
+};
 
 struct DocRow {
     hash: Vec<u8>,
     path: String,
     artifact: String,
-    json: Vec<u8>,
+    json: JsonText,
     raw: Vec<u8>,
 }
 
@@ -65,92 +70,99 @@ pub(crate) fn load(
     entries: &[Entry],
 ) -> Result<Loaded, ImportError> {
     tx.batch_execute(
-        "CREATE TEMP TABLE stage_sbom (content_hash bytea, path text, artifact_purl text, doc jsonb, raw bytea) ON COMMIT DROP;
-         CREATE TEMP TABLE stage_component (content_hash bytea, ordinal int4, bom_ref text, name text, version text,
-                purl text, package_purl text, ecosystem text, package_name text) ON COMMIT DROP;
-         CREATE TEMP TABLE new_sbom (id bigint, content_hash bytea) ON COMMIT DROP;",
+        "CREATE TEMP TABLE stage_sbom (content_hash bytea, path text, artifact_purl text, doc jsonb COMPRESSION lz4, raw bytea COMPRESSION lz4) ON COMMIT DROP",
     )
     .map_err(ctx.db("creating staging tables"))?;
     let mut loaded = Loaded::default();
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
-    let mut docs: Vec<DocRow> = Vec::new();
-    let mut comps: Vec<ComponentRow> = Vec::new();
-    let mut bytes = 0usize;
-    for entry in entries {
-        let raw = ctx.read(entry)?;
-        let fmt_err = |source| ImportError::Format {
+    parse_ahead(
+        entries,
+        &LIMITS,
+        ctx.progress,
+        |entry, first| parse_entry(ctx, entry, first),
+        |mut batch| {
+            loaded.warnings.append(&mut batch.warnings);
+            flush(tx, ctx, &mut batch.docs, &mut batch.children, &mut loaded)
+        },
+    )?;
+    Ok(loaded)
+}
+
+/// Read and parse one SBOM entry (on the parsing thread); its components only when `first`.
+fn parse_entry(
+    ctx: &LoadContext<'_>,
+    entry: &Entry,
+    first: bool,
+) -> Result<Parsed<DocRow, ComponentRow>, ImportError> {
+    let raw = ctx.read(entry)?;
+    let fmt_err = |source| ImportError::Format {
+        file: ctx.file.into(),
+        entry: entry.name.clone(),
+        source: Box::new(source),
+    };
+    let kind = formats::detect(&raw).map_err(fmt_err)?;
+    if !kind.is_sbom() {
+        return Err(ImportError::WrongDocument {
             file: ctx.file.into(),
             entry: entry.name.clone(),
-            source: Box::new(source),
-        };
-        let kind = formats::detect(&raw).map_err(fmt_err)?;
-        if !kind.is_sbom() {
-            return Err(ImportError::WrongDocument {
-                file: ctx.file.into(),
-                entry: entry.name.clone(),
-                found: kind.name(),
-                kind: "sbom",
+            found: kind.name(),
+            kind: "sbom",
+        });
+    }
+    let sbom = formats::parse_sbom(&raw).map_err(fmt_err)?;
+    let warnings = sbom
+        .warnings
+        .iter()
+        .map(|w| format!("{}: {}: {}", entry.name, w.path, w.message))
+        .collect();
+    let mut comps = Vec::new();
+    if first {
+        comps.reserve(sbom.components.len());
+        for (i, c) in sbom.components.iter().enumerate() {
+            let (ecosystem, package_name) = component_identity(c);
+            comps.push(ComponentRow {
+                hash: entry.sha256.clone(),
+                ordinal: i as i32,
+                bom_ref: c.id.clone(),
+                name: c.name.clone(),
+                // The version matched is the component's; when the document gives none,
+                // the purl's (CycloneDX and SPDX both allow a purl without a version field).
+                version: c
+                    .version
+                    .clone()
+                    .filter(|v| !v.is_empty())
+                    .or_else(|| c.purl.as_ref().and_then(|p| p.version.clone())),
+                purl: c.purl.as_ref().map(|p| p.canonical.clone()),
+                package_purl: c.purl.as_ref().map(|p| p.package.clone()),
+                ecosystem,
+                package_name,
             });
         }
-        let sbom = formats::parse_sbom(&raw).map_err(fmt_err)?;
-        for w in &sbom.warnings {
-            loaded
-                .warnings
-                .push(format!("{}: {}: {}", entry.name, w.path, w.message));
-        }
-        let first = seen.insert(entry.sha256.clone());
-        if first {
-            for (i, c) in sbom.components.iter().enumerate() {
-                let (ecosystem, package_name) = component_identity(c);
-                comps.push(ComponentRow {
-                    hash: entry.sha256.clone(),
-                    ordinal: i as i32,
-                    bom_ref: c.id.clone(),
-                    name: c.name.clone(),
-                    // The version matched is the component's; when the document gives none,
-                    // the purl's (CycloneDX and SPDX both allow a purl without a version field).
-                    version: c
-                        .version
-                        .clone()
-                        .filter(|v| !v.is_empty())
-                        .or_else(|| c.purl.as_ref().and_then(|p| p.version.clone())),
-                    purl: c.purl.as_ref().map(|p| p.canonical.clone()),
-                    package_purl: c.purl.as_ref().map(|p| p.package.clone()),
-                    ecosystem,
-                    package_name,
-                });
-            }
-        }
-        let json = json_text(&raw)
-            .map_err(|m| ImportError::Invalid {
-                file: ctx.file.into(),
-                message: format!("entry {}: {m}", entry.name),
-            })?
-            .into_owned();
-        bytes += raw.len() + json.len();
-        docs.push(DocRow {
+    }
+    let json = JsonText::of(&raw).map_err(|m| ImportError::Invalid {
+        file: ctx.file.into(),
+        message: format!("entry {}: {m}", entry.name),
+    })?;
+    let artifact = sbom
+        .artifact
+        .purl
+        .as_ref()
+        .map(|p| p.canonical.clone())
+        .ok_or_else(|| ImportError::Invalid {
+            file: ctx.file.into(),
+            message: format!("entry {}: the SBOM's artifact has no purl", entry.name),
+        })?;
+    Ok(Parsed {
+        bytes: raw.len() + json.extra_len(),
+        doc: DocRow {
             hash: entry.sha256.clone(),
             path: entry.name.clone(),
-            artifact: sbom
-                .artifact
-                .purl
-                .as_ref()
-                .map(|p| p.canonical.clone())
-                .ok_or_else(|| ImportError::Invalid {
-                    file: ctx.file.into(),
-                    message: format!("entry {}: the SBOM's artifact has no purl", entry.name),
-                })?,
+            artifact,
             json,
             raw,
-        });
-        ctx.progress.advance(bytes as u64);
-        if bytes > BATCH_BYTES || comps.len() > BATCH_ROWS {
-            flush(tx, ctx, &mut docs, &mut comps, &mut loaded)?;
-            bytes = 0;
-        }
-    }
-    flush(tx, ctx, &mut docs, &mut comps, &mut loaded)?;
-    Ok(loaded)
+        },
+        children: comps,
+        warnings,
+    })
 }
 
 fn flush(
@@ -163,7 +175,10 @@ fn flush(
     if docs.is_empty() {
         return Ok(());
     }
-    let jsons: Vec<RawJsonb<'_>> = docs.iter().map(|d| RawJsonb(&d.json)).collect();
+    let jsons: Vec<RawJsonb<'_>> = docs
+        .iter()
+        .map(|d| RawJsonb(d.json.bytes(&d.raw)))
+        .collect();
     copy_in(
         tx,
         "stage_sbom",
@@ -180,11 +195,38 @@ fn flush(
             .map(|(d, j)| -> Row<'_> { vec![&d.hash, &d.path, &d.artifact, j, &d.raw] }),
     )
     .map_err(ctx.db("staging SBOM documents"))?;
-    copy_in(
+    let c = move_batch(
         tx,
-        "stage_component",
+        ctx,
+        &BatchSql {
+            stage: "stage_sbom",
+            scratch: &[],
+            doc_type: "sbom",
+            insert_documents: "INSERT INTO sbom_document (tenant_id, content_hash, artifact_purl, doc, raw, first_import_id, supersedes_id)
+               SELECT DISTINCT ON (s.content_hash) $1, s.content_hash, s.artifact_purl, s.doc, s.raw, $2,
+                      (SELECT d.id FROM sbom_document d WHERE d.tenant_id = $1 AND d.artifact_purl = s.artifact_purl
+                        ORDER BY d.created_at DESC, d.id DESC LIMIT 1)
+               FROM stage_sbom s ORDER BY s.content_hash, s.path
+               ON CONFLICT (tenant_id, content_hash) DO NOTHING
+               RETURNING id, content_hash",
+            after: None,
+            what: "SBOM documents",
+        },
+    )?;
+    // Components of the new documents only, in the order of the component search index.
+    let mut rows: Vec<(&i64, &ComponentRow)> = comps
+        .iter()
+        .filter_map(|r| Some((c.ids.get(&r.hash)?, r)))
+        .collect();
+    rows.sort_unstable_by(|(_, a), (_, b)| {
+        (&a.package_purl, &a.version).cmp(&(&b.package_purl, &b.version))
+    });
+    loaded.components += copy_children(
+        tx,
+        ctx,
+        "sbom_component",
+        "sbom_id",
         &[
-            ("content_hash", Type::BYTEA),
             ("ordinal", Type::INT4),
             ("bom_ref", Type::TEXT),
             ("name", Type::TEXT),
@@ -194,48 +236,25 @@ fn flush(
             ("ecosystem", Type::TEXT),
             ("package_name", Type::TEXT),
         ],
-        &mut comps.iter().map(|c| -> Row<'_> {
-            vec![
-                &c.hash,
-                &c.ordinal,
-                &c.bom_ref,
-                &c.name,
-                &c.version,
-                &c.purl,
-                &c.package_purl,
-                &c.ecosystem,
-                &c.package_name,
-            ]
+        &mut rows.iter().map(|(id, c)| -> (&i64, Row<'_>) {
+            (
+                *id,
+                vec![
+                    &c.ordinal,
+                    &c.bom_ref,
+                    &c.name,
+                    &c.version,
+                    &c.purl,
+                    &c.package_purl,
+                    &c.ecosystem,
+                    &c.package_name,
+                ],
+            )
         }),
-    )
-    .map_err(ctx.db("staging components"))?;
-    let c = move_batch(
-        tx,
-        ctx,
-        &BatchSql {
-            stage: "stage_sbom",
-            children: "stage_component",
-            new: "new_sbom",
-            doc_type: "sbom",
-            insert_documents: "WITH ins AS (
-               INSERT INTO sbom_document (tenant_id, content_hash, artifact_purl, doc, raw, first_import_id, supersedes_id)
-               SELECT DISTINCT ON (s.content_hash) $1, s.content_hash, s.artifact_purl, s.doc, s.raw, $2,
-                      (SELECT d.id FROM sbom_document d WHERE d.tenant_id = $1 AND d.artifact_purl = s.artifact_purl
-                        ORDER BY d.created_at DESC, d.id DESC LIMIT 1)
-               FROM stage_sbom s ORDER BY s.content_hash, s.path
-               ON CONFLICT (tenant_id, content_hash) DO NOTHING
-               RETURNING id, content_hash)
-             INSERT INTO new_sbom SELECT id, content_hash FROM ins",
-            insert_children: "INSERT INTO sbom_component (tenant_id, sbom_id, ordinal, bom_ref, name, version, purl, package_purl, ecosystem, package_name)
-             SELECT $1, n.id, c.ordinal, c.bom_ref, c.name, c.version, c.purl, c.package_purl, c.ecosystem, c.package_name
-             FROM stage_component c JOIN new_sbom n USING (content_hash)",
-            after: None,
-            what: "SBOM documents",
-        },
+        "components",
     )?;
     loaded.documents.new += c.new;
     loaded.documents.existing += c.existing;
-    loaded.components += c.children;
     docs.clear();
     comps.clear();
     Ok(())

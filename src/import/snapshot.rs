@@ -98,7 +98,7 @@ pub(crate) fn load(
         let entry = Entry {
             name: entry.name.clone(),
             sha256: entry.sha256.clone(),
-            spooled: entry.spooled.clone(),
+            spooled: entry.spooled,
         };
         match d.doc_type.as_str() {
             "sbom" => sboms.push(entry),

@@ -1,10 +1,13 @@
-//! Bulk loading: rows are collected per batch, sent with binary `COPY` into temporary staging
-//! tables, and moved into the real tables with set-based `INSERT ... ON CONFLICT` statements.
-//! Never row by row.
+//! Bulk loading: entries are parsed a batch ahead on a second thread; per batch, the documents
+//! go with binary `COPY` into a temporary staging table and into their table with one set-based
+//! `INSERT ... ON CONFLICT DO NOTHING RETURNING`, and the child rows of the documents it inserted
+//! go with binary `COPY` straight into their tables. Never row by row.
 
+use super::{Entry, ImportError};
 use bytes::{BufMut, BytesMut};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use std::collections::{HashMap, HashSet};
 use std::error::Error;
 
 /// JSON text sent as `jsonb` without parsing it into a tree first.
@@ -50,18 +53,41 @@ pub fn copy_in(
     writer.finish()
 }
 
-/// The JSON text of a document for its `jsonb` column: JSON as it is (without a UTF-8 BOM),
-/// YAML converted.
-pub fn json_text(raw: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
-    let trimmed = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
-    let first = trimmed.iter().find(|b| !b.is_ascii_whitespace());
-    if matches!(first, Some(b'{') | Some(b'[')) {
-        return Ok(std::borrow::Cow::Borrowed(trimmed));
+/// The JSON text of a document for its `jsonb` column: JSON as it is (the document's own bytes
+/// after any UTF-8 BOM, not copied), YAML converted.
+#[derive(Debug)]
+pub enum JsonText {
+    /// The raw bytes from this offset on.
+    Own(usize),
+    Converted(Vec<u8>),
+}
+
+impl JsonText {
+    pub fn of(raw: &[u8]) -> Result<Self, String> {
+        let trimmed = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
+        if !is_yaml(trimmed) {
+            return Ok(JsonText::Own(raw.len() - trimmed.len()));
+        }
+        let value: serde_json::Value =
+            serde_yaml_ng::from_slice(trimmed).map_err(|e| e.to_string())?;
+        serde_json::to_vec(&value)
+            .map(JsonText::Converted)
+            .map_err(|e| e.to_string())
     }
-    let value: serde_json::Value = serde_yaml_ng::from_slice(trimmed).map_err(|e| e.to_string())?;
-    serde_json::to_vec(&value)
-        .map(std::borrow::Cow::Owned)
-        .map_err(|e| e.to_string())
+    /// The text, given the document's raw bytes.
+    pub fn bytes<'a>(&'a self, raw: &'a [u8]) -> &'a [u8] {
+        match self {
+            JsonText::Own(start) => &raw[*start..],
+            JsonText::Converted(json) => json,
+        }
+    }
+    /// Bytes held besides the raw document.
+    pub fn extra_len(&self) -> usize {
+        match self {
+            JsonText::Own(_) => 0,
+            JsonText::Converted(json) => json.len(),
+        }
+    }
 }
 
 /// Whether the raw bytes are YAML rather than JSON.
@@ -74,22 +100,21 @@ pub fn is_yaml(raw: &[u8]) -> bool {
 }
 
 /// The set-based second half of a batch, the same for every document kind: count the staged
-/// documents, insert the new ones (`insert_documents` fills the `new` table from `INSERT ...
-/// RETURNING id, content_hash`, with `$1` the tenant and `$2` the import id), insert the child
-/// rows of the new documents (`insert_children`, `$1` the tenant), run `after` (kind-specific
-/// projections), link every staged document to the bundle, and clear the staging tables.
+/// documents, insert the new ones (`insert_documents`, with `$1` the tenant and `$2` the import
+/// id, returns `id, content_hash` of each document it inserted), run `after` (kind-specific
+/// projections), link every staged document to the bundle, and clear the staging tables. The
+/// caller then copies the child rows of the new documents straight into their table (see
+/// [`copy_children`]): a document's children are written only by the transaction that inserted
+/// the document, so they need no conflict handling of their own.
 pub(crate) struct BatchSql<'a> {
     /// Staging table of the documents (`content_hash`, `path`, ...).
     pub stage: &'a str,
-    /// Staging table of their child rows.
-    pub children: &'a str,
-    /// Table receiving `(id, content_hash, ...)` of the documents this batch inserted.
-    pub new: &'a str,
+    /// Further scratch tables to clear with the stage (filled by `insert_documents` for `after`).
+    pub scratch: &'a [&'a str],
     /// `bundle_document.doc_type`.
     pub doc_type: &'a str,
     pub insert_documents: &'a str,
-    pub insert_children: &'a str,
-    /// A statement run after the children (`$1` the tenant), e.g. the current-version projection.
+    /// A statement run after the documents (`$1` the tenant), e.g. the current-version projection.
     pub after: Option<(&'a str, &'a str)>,
     /// What the documents are, for error messages ("SBOM documents").
     pub what: &'a str,
@@ -99,14 +124,15 @@ pub(crate) struct BatchSql<'a> {
 pub(crate) struct BatchCounts {
     pub new: u64,
     pub existing: u64,
-    pub children: u64,
+    /// The id of each document this batch inserted, by content hash.
+    pub ids: HashMap<Vec<u8>, i64>,
 }
 
 pub(crate) fn move_batch(
     tx: &mut postgres::Transaction<'_>,
     ctx: &super::LoadContext<'_>,
     sql: &BatchSql<'_>,
-) -> Result<BatchCounts, super::ImportError> {
+) -> Result<BatchCounts, ImportError> {
     let staged_unique: i64 = tx
         .query_one(
             &format!("SELECT count(DISTINCT content_hash) FROM {}", sql.stage),
@@ -114,12 +140,12 @@ pub(crate) fn move_batch(
         )
         .map_err(ctx.db(&format!("counting staged {}", sql.what)))?
         .get(0);
-    let new = tx
-        .execute(sql.insert_documents, &[&ctx.tenant, &ctx.import_id])
-        .map_err(ctx.db(&format!("inserting {}", sql.what)))?;
-    let children = tx
-        .execute(sql.insert_children, &[&ctx.tenant])
-        .map_err(ctx.db(&format!("inserting the rows extracted from {}", sql.what)))?;
+    let ids: HashMap<Vec<u8>, i64> = tx
+        .query(sql.insert_documents, &[&ctx.tenant, &ctx.import_id])
+        .map_err(ctx.db(&format!("inserting {}", sql.what)))?
+        .iter()
+        .map(|r| (r.get(1), r.get(0)))
+        .collect();
     if let Some((statement, what)) = sql.after {
         tx.execute(statement, &[&ctx.tenant])
             .map_err(ctx.db(what))?;
@@ -133,14 +159,150 @@ pub(crate) fn move_batch(
         &[&ctx.tenant, &ctx.import_id],
     )
     .map_err(ctx.db("linking documents to the bundle"))?;
-    tx.batch_execute(&format!(
-        "TRUNCATE {}, {}, {}",
-        sql.stage, sql.children, sql.new
-    ))
-    .map_err(ctx.db("clearing staging tables"))?;
+    let mut clear = vec![sql.stage];
+    clear.extend_from_slice(sql.scratch);
+    tx.batch_execute(&format!("TRUNCATE {}", clear.join(", ")))
+        .map_err(ctx.db("clearing staging tables"))?;
+    let new = ids.len() as u64;
     Ok(BatchCounts {
         new,
         existing: staged_unique as u64 - new,
-        children,
+        ids,
+    })
+}
+
+/// `COPY` the child rows of newly inserted documents into their final table: `table (tenant_id,
+/// PARENT, columns...)`, where each row is `(document id, values)`. Callers pass the rows in the
+/// order of the table's busiest index so the b-tree inserts land on neighbouring pages.
+///
+/// Every document id comes from this transaction's own `INSERT ... RETURNING`, so the child
+/// table's foreign key check (one lookup and one `FOR KEY SHARE` lock per row, as costly as the
+/// table's two b-trees together) can only pass. A superuser session (the embedded cluster's)
+/// skips it for this one `COPY` with `session_replication_role = replica`, as `pg_restore
+/// --disable-triggers` does; the constraint stays declared and checked for every other writer,
+/// and for this import too when it runs as an ordinary role.
+pub(crate) fn copy_children<'r>(
+    tx: &mut postgres::Transaction<'_>,
+    ctx: &super::LoadContext<'_>,
+    table: &str,
+    parent: &str,
+    columns: &[(&str, Type)],
+    rows: &mut dyn Iterator<Item = (&'r i64, Row<'r>)>,
+    what: &str,
+) -> Result<u64, ImportError> {
+    let mut all = vec![("tenant_id", Type::UUID), (parent, Type::INT8)];
+    all.extend_from_slice(columns);
+    let superuser = tx
+        .query_one("SELECT current_setting('is_superuser') = 'on'", &[])
+        .map_err(ctx.db("reading the session's privileges"))?
+        .get::<_, bool>(0);
+    if superuser {
+        tx.batch_execute("SET LOCAL session_replication_role = replica")
+            .map_err(ctx.db("skipping the foreign key checks of our own rows"))?;
+    }
+    let copied = copy_in(
+        tx,
+        table,
+        &all,
+        &mut rows.map(|(id, values)| {
+            let mut row: Row<'_> = Vec::with_capacity(values.len() + 2);
+            row.push(&ctx.tenant);
+            row.push(id);
+            row.extend(values);
+            row
+        }),
+    )
+    .map_err(ctx.db(&format!("inserting {what}")))?;
+    if superuser {
+        tx.batch_execute("SET LOCAL session_replication_role = origin")
+            .map_err(ctx.db("restoring the foreign key checks"))?;
+    }
+    Ok(copied)
+}
+
+/// One entry parsed on the parsing thread: its rows and the warnings it raised.
+pub(crate) struct Parsed<D, C> {
+    pub doc: D,
+    pub children: Vec<C>,
+    pub warnings: Vec<String>,
+    /// Bytes this entry holds in memory (for batch sizes).
+    pub bytes: usize,
+}
+
+/// When the parsing thread hands a batch to the loader: past this many bytes held, documents or
+/// child rows.
+pub(crate) struct BatchLimits {
+    pub bytes: usize,
+    pub docs: usize,
+    pub children: usize,
+}
+
+/// Parsed entries for one round of staging and copying.
+pub(crate) struct Batch<D, C> {
+    pub docs: Vec<D>,
+    pub children: Vec<C>,
+    pub warnings: Vec<String>,
+}
+
+/// Parse `entries` on a second thread, a batch at a time, while this thread loads the previous
+/// batch: the Rust side (reading, parsing, purl canonicalization) overlaps with PostgreSQL's
+/// work instead of alternating with it. `parse` gets each entry and whether it is the first with
+/// its content hash in the bundle (only the first one's child rows are extracted). The channel
+/// is a rendezvous, so at most two batches are in memory: the one loading and the next. The
+/// first error (from either side) stops both.
+pub(crate) fn parse_ahead<D: Send, C: Send>(
+    entries: &[Entry],
+    limits: &BatchLimits,
+    progress: &dyn crate::progress::Progress,
+    parse: impl Fn(&Entry, bool) -> Result<Parsed<D, C>, ImportError> + Sync,
+    mut load: impl FnMut(Batch<D, C>) -> Result<(), ImportError>,
+) -> Result<(), ImportError> {
+    std::thread::scope(|s| {
+        let (send, recv) = std::sync::mpsc::sync_channel(0);
+        let parse = &parse;
+        s.spawn(move || {
+            let mut seen: HashSet<&[u8]> = HashSet::new();
+            let new_batch = || Batch {
+                docs: Vec::new(),
+                children: Vec::new(),
+                warnings: Vec::new(),
+            };
+            let mut batch = new_batch();
+            let mut held = 0usize;
+            for entry in entries {
+                let parsed = match parse(entry, seen.insert(&entry.sha256)) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = send.send(Err(e));
+                        return;
+                    }
+                };
+                progress.advance(entry.spooled.len);
+                held += parsed.bytes;
+                batch.docs.push(parsed.doc);
+                batch.children.extend(parsed.children);
+                batch.warnings.extend(parsed.warnings);
+                if held > limits.bytes
+                    || batch.docs.len() >= limits.docs
+                    || batch.children.len() >= limits.children
+                {
+                    // A closed channel means the loader stopped (on an error it reports).
+                    if send
+                        .send(Ok(std::mem::replace(&mut batch, new_batch())))
+                        .is_err()
+                    {
+                        return;
+                    }
+                    held = 0;
+                }
+            }
+            if !batch.docs.is_empty() {
+                let _ = send.send(Ok(batch));
+            }
+        });
+        for batch in recv {
+            load(batch?)?;
+        }
+        Ok(())
     })
 }

@@ -1,18 +1,25 @@
 //! Loading VEX documents (OpenVEX, CycloneDX VEX, CSAF VEX) and their statements.
 
-use super::stage::{copy_in, json_text, move_batch, BatchSql, RawJsonb, Row};
+use super::stage::{
+    copy_children, copy_in, move_batch, parse_ahead, BatchLimits, BatchSql, JsonText, Parsed,
+    RawJsonb, Row,
+};
 use super::{Entry, ImportError, LoadContext, Loaded};
 use crate::formats::{self, VexFormat};
 use postgres::types::Type;
-use std::collections::HashSet;
 
-const BATCH_BYTES: usize = 64 << 20;
+/// The parsing thread hands over a batch past these sizes (two batches at most in memory).
+const LIMITS: BatchLimits = BatchLimits {
+    bytes: 32 << 20,
+    docs: usize::MAX,
+    children: usize::MAX,
+};
 
 struct DocRow {
     hash: Vec<u8>,
     path: String,
     format: &'static str,
-    json: Vec<u8>,
+    json: JsonText,
     raw: Vec<u8>,
 }
 
@@ -50,83 +57,88 @@ pub(crate) fn load(
     entries: &[Entry],
 ) -> Result<Loaded, ImportError> {
     tx.batch_execute(
-        "CREATE TEMP TABLE stage_vex (content_hash bytea, path text, format text, doc jsonb, raw bytea) ON COMMIT DROP;
-         CREATE TEMP TABLE stage_statement (content_hash bytea, ordinal int4, vulnerability_id text, aliases text[],
-                product_purl text, component_purl text, status text, justification text, impact_statement text,
-                action_statement text, statement_time timestamptz) ON COMMIT DROP;
-         CREATE TEMP TABLE new_vex (id bigint, content_hash bytea) ON COMMIT DROP;",
+        "CREATE TEMP TABLE stage_vex (content_hash bytea, path text, format text, doc jsonb COMPRESSION lz4, raw bytea COMPRESSION lz4) ON COMMIT DROP",
     )
     .map_err(ctx.db("creating staging tables"))?;
     let mut loaded = Loaded::default();
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
-    let mut docs = Vec::new();
-    let mut stmts = Vec::new();
-    let mut bytes = 0usize;
-    for entry in entries {
-        let raw = ctx.read(entry)?;
-        let fmt_err = |source| ImportError::Format {
+    parse_ahead(
+        entries,
+        &LIMITS,
+        ctx.progress,
+        |entry, first| parse_entry(ctx, entry, first),
+        |mut batch| {
+            loaded.warnings.append(&mut batch.warnings);
+            flush(tx, ctx, &mut batch.docs, &mut batch.children, &mut loaded)
+        },
+    )?;
+    Ok(loaded)
+}
+
+/// Read and parse one VEX document (on the parsing thread); its statements only when `first`.
+fn parse_entry(
+    ctx: &LoadContext<'_>,
+    entry: &Entry,
+    first: bool,
+) -> Result<Parsed<DocRow, StatementRow>, ImportError> {
+    let raw = ctx.read(entry)?;
+    let fmt_err = |source| ImportError::Format {
+        file: ctx.file.into(),
+        entry: entry.name.clone(),
+        source: Box::new(source),
+    };
+    let kind = formats::detect(&raw).map_err(fmt_err)?;
+    if !kind.is_vex() {
+        return Err(ImportError::WrongDocument {
             file: ctx.file.into(),
             entry: entry.name.clone(),
-            source: Box::new(source),
-        };
-        let kind = formats::detect(&raw).map_err(fmt_err)?;
-        if !kind.is_vex() {
-            return Err(ImportError::WrongDocument {
-                file: ctx.file.into(),
-                entry: entry.name.clone(),
-                found: kind.name(),
-                kind: "vex",
+            found: kind.name(),
+            kind: "vex",
+        });
+    }
+    let vex = formats::parse_vex(&raw).map_err(fmt_err)?;
+    let warnings = vex
+        .warnings
+        .iter()
+        .map(|w| format!("{}: {}: {}", entry.name, w.path, w.message))
+        .collect();
+    let doc_time = vex.timestamp.as_deref();
+    let mut stmts = Vec::new();
+    if first {
+        for (i, s) in vex.statements.iter().enumerate() {
+            stmts.push(StatementRow {
+                hash: entry.sha256.clone(),
+                ordinal: i as i32,
+                vulnerability_id: s.vulnerability_id.clone(),
+                aliases: s.aliases.clone(),
+                product_purl: s
+                    .product_purl
+                    .clone()
+                    .or_else(|| Some(s.product_id.clone())),
+                component_purl: s.component_purl.clone(),
+                status: s.status.as_str(),
+                justification: s.justification.clone(),
+                impact_statement: s.impact_statement.clone(),
+                action_statement: s.action_statement.clone(),
+                time: parse_time(s.timestamp.as_deref().or(doc_time)),
             });
         }
-        let vex = formats::parse_vex(&raw).map_err(fmt_err)?;
-        for w in &vex.warnings {
-            loaded
-                .warnings
-                .push(format!("{}: {}: {}", entry.name, w.path, w.message));
-        }
-        let doc_time = vex.timestamp.as_deref();
-        if seen.insert(entry.sha256.clone()) {
-            for (i, s) in vex.statements.iter().enumerate() {
-                stmts.push(StatementRow {
-                    hash: entry.sha256.clone(),
-                    ordinal: i as i32,
-                    vulnerability_id: s.vulnerability_id.clone(),
-                    aliases: s.aliases.clone(),
-                    product_purl: s
-                        .product_purl
-                        .clone()
-                        .or_else(|| Some(s.product_id.clone())),
-                    component_purl: s.component_purl.clone(),
-                    status: s.status.as_str(),
-                    justification: s.justification.clone(),
-                    impact_statement: s.impact_statement.clone(),
-                    action_statement: s.action_statement.clone(),
-                    time: parse_time(s.timestamp.as_deref().or(doc_time)),
-                });
-            }
-        }
-        let json = json_text(&raw)
-            .map_err(|m| ImportError::Invalid {
-                file: ctx.file.into(),
-                message: format!("entry {}: {m}", entry.name),
-            })?
-            .into_owned();
-        bytes += raw.len() + json.len();
-        docs.push(DocRow {
+    }
+    let json = JsonText::of(&raw).map_err(|m| ImportError::Invalid {
+        file: ctx.file.into(),
+        message: format!("entry {}: {m}", entry.name),
+    })?;
+    Ok(Parsed {
+        bytes: raw.len() + json.extra_len(),
+        doc: DocRow {
             hash: entry.sha256.clone(),
             path: entry.name.clone(),
             format: format_name(vex.format),
             json,
             raw,
-        });
-        ctx.progress.advance(bytes as u64);
-        if bytes > BATCH_BYTES {
-            flush(tx, ctx, &mut docs, &mut stmts, &mut loaded)?;
-            bytes = 0;
-        }
-    }
-    flush(tx, ctx, &mut docs, &mut stmts, &mut loaded)?;
-    Ok(loaded)
+        },
+        children: stmts,
+        warnings,
+    })
 }
 
 fn flush(
@@ -139,7 +151,10 @@ fn flush(
     if docs.is_empty() {
         return Ok(());
     }
-    let jsons: Vec<RawJsonb<'_>> = docs.iter().map(|d| RawJsonb(&d.json)).collect();
+    let jsons: Vec<RawJsonb<'_>> = docs
+        .iter()
+        .map(|d| RawJsonb(d.json.bytes(&d.raw)))
+        .collect();
     copy_in(
         tx,
         "stage_vex",
@@ -156,11 +171,35 @@ fn flush(
             .map(|(d, j)| -> Row<'_> { vec![&d.hash, &d.path, &d.format, j, &d.raw] }),
     )
     .map_err(ctx.db("staging VEX documents"))?;
-    copy_in(
+    let c = move_batch(
         tx,
-        "stage_statement",
+        ctx,
+        &BatchSql {
+            stage: "stage_vex",
+            scratch: &[],
+            doc_type: "vex",
+            insert_documents: "INSERT INTO vex_document (tenant_id, content_hash, format, doc, raw, first_import_id)
+               SELECT DISTINCT ON (content_hash) $1, content_hash, format, doc, raw, $2
+               FROM stage_vex ORDER BY content_hash, path
+               ON CONFLICT (tenant_id, content_hash) DO NOTHING
+               RETURNING id, content_hash",
+            after: None,
+            what: "VEX documents",
+        },
+    )?;
+    loaded.documents.new += c.new;
+    loaded.documents.existing += c.existing;
+    let mut rows: Vec<(&i64, &StatementRow)> = stmts
+        .iter()
+        .filter_map(|r| Some((c.ids.get(&r.hash)?, r)))
+        .collect();
+    rows.sort_unstable_by(|(_, a), (_, b)| a.vulnerability_id.cmp(&b.vulnerability_id));
+    loaded.vex_statements += copy_children(
+        tx,
+        ctx,
+        "vex_statement",
+        "vex_id",
         &[
-            ("content_hash", Type::BYTEA),
             ("ordinal", Type::INT4),
             ("vulnerability_id", Type::TEXT),
             ("aliases", Type::TEXT_ARRAY),
@@ -172,50 +211,25 @@ fn flush(
             ("action_statement", Type::TEXT),
             ("statement_time", Type::TIMESTAMPTZ),
         ],
-        &mut stmts.iter().map(|s| -> Row<'_> {
-            vec![
-                &s.hash,
-                &s.ordinal,
-                &s.vulnerability_id,
-                &s.aliases,
-                &s.product_purl,
-                &s.component_purl,
-                &s.status,
-                &s.justification,
-                &s.impact_statement,
-                &s.action_statement,
-                &s.time,
-            ]
+        &mut rows.iter().map(|(id, s)| -> (&i64, Row<'_>) {
+            (
+                *id,
+                vec![
+                    &s.ordinal,
+                    &s.vulnerability_id,
+                    &s.aliases,
+                    &s.product_purl,
+                    &s.component_purl,
+                    &s.status,
+                    &s.justification,
+                    &s.impact_statement,
+                    &s.action_statement,
+                    &s.time,
+                ],
+            )
         }),
-    )
-    .map_err(ctx.db("staging VEX statements"))?;
-    let c = move_batch(
-        tx,
-        ctx,
-        &BatchSql {
-            stage: "stage_vex",
-            children: "stage_statement",
-            new: "new_vex",
-            doc_type: "vex",
-            insert_documents: "WITH ins AS (
-               INSERT INTO vex_document (tenant_id, content_hash, format, doc, raw, first_import_id)
-               SELECT DISTINCT ON (content_hash) $1, content_hash, format, doc, raw, $2
-               FROM stage_vex ORDER BY content_hash, path
-               ON CONFLICT (tenant_id, content_hash) DO NOTHING
-               RETURNING id, content_hash)
-             INSERT INTO new_vex SELECT id, content_hash FROM ins",
-            insert_children: "INSERT INTO vex_statement (tenant_id, vex_id, ordinal, vulnerability_id, aliases, product_purl, component_purl,
-                                        status, justification, impact_statement, action_statement, statement_time)
-             SELECT $1, n.id, s.ordinal, s.vulnerability_id, s.aliases, s.product_purl, s.component_purl, s.status,
-                    s.justification, s.impact_statement, s.action_statement, s.statement_time
-             FROM stage_statement s JOIN new_vex n USING (content_hash)",
-            after: None,
-            what: "VEX documents",
-        },
+        "VEX statements",
     )?;
-    loaded.documents.new += c.new;
-    loaded.documents.existing += c.existing;
-    loaded.vex_statements += c.children;
     docs.clear();
     stmts.clear();
     Ok(())

@@ -254,7 +254,7 @@ fn bundles_sharing_documents_store_them_once_even_concurrently() {
             ])
         })
     };
-    let (h1, h2) = (run(b1), run(b2));
+    let (h1, h2) = (run(b1.clone()), run(b2.clone()));
     let (o1, o2) = (h1.join().unwrap(), h2.join().unwrap());
     assert_exit(&o1, 0);
     assert_exit(&o2, 0);
@@ -277,6 +277,15 @@ fn bundles_sharing_documents_store_them_once_even_concurrently() {
         count(&mut c, "SELECT count(*) FROM bundle_document"),
         (one.len() + two.len()) as i64
     );
+    // Each document's child rows were written once, by whichever importer inserted it: the same
+    // rows as the two bundles imported one after the other.
+    let serial = fresh_db();
+    assert_exit(&import(&serial, &key, &b1), 0);
+    assert_exit(&import(&serial, &key, &b2), 0);
+    let affected = "SELECT count(*) FROM advisory_affected";
+    let expected = count(&mut serial.client(), affected);
+    assert!(expected > 0);
+    assert_eq!(count(&mut c, affected), expected);
 }
 
 /// Many generated OSV records, so an import takes long enough to be killed half way.
@@ -833,4 +842,62 @@ fn import_with_scan_enqueues_a_job_the_worker_runs() {
     );
     let files: Vec<_> = std::fs::read_dir(&manifests).unwrap().flatten().collect();
     assert_eq!(files.len(), 1, "one signed manifest written");
+}
+
+/// The import as an ordinary role (no superuser): the child rows keep their foreign key checks
+/// (only a superuser session may skip them for its own rows) and the result is the same as the
+/// superuser's import.
+#[test]
+fn import_as_an_ordinary_role_stores_the_same_rows() {
+    let key = test_key(1);
+    let sbom = std::fs::read(fixture("cyclonedx/bom-examples/dropwizard-1.3.15.bom.json")).unwrap();
+    let sboms = make_bundle(
+        &key,
+        "sbom",
+        "apps",
+        &[("dropwizard.json", sbom)],
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    let feed = make_bundle(
+        &key,
+        "feed",
+        "rustsec",
+        &as_refs(&rustsec()),
+        "2026-11-01T00:00:00Z",
+        Some(1),
+    );
+    let counts = "SELECT (SELECT count(*) FROM sbom_component) * 1000000 + (SELECT count(*) FROM advisory_affected)";
+
+    let admin = fresh_db();
+    assert_exit(&import(&admin, &key, &sboms), 0);
+    assert_exit(&import(&admin, &key, &feed), 0);
+    let expected = count(&mut admin.client(), counts);
+
+    let db = fresh_db();
+    let role = format!("{}_importer", db.name);
+    db.client()
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN;
+             GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {role};
+             GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};"
+        ))
+        .unwrap();
+    let url = db.url.replace("user=postgres", &format!("user={role}"));
+    assert_ne!(url, db.url);
+    for bundle in [&sboms, &feed] {
+        let out = stella(&[
+            "--database-url",
+            &url,
+            "import",
+            "--json",
+            "--trust",
+            key.pub_file.to_str().unwrap(),
+            bundle.to_str().unwrap(),
+        ]);
+        assert_exit(&out, 0);
+        assert_eq!(first(&out)["status"], "imported");
+    }
+    assert_eq!(count(&mut db.client(), counts), expected);
+    assert!(expected > 1_000_000);
 }
