@@ -629,7 +629,7 @@ fn backup_lock_kill9_verify_and_corruption() {
 
     // A file that does not match the manifest (damaged between the server and the repository)
     // fails the backup (exit 3) naming the file, and nothing is listed.
-    let mut bad = s.spawn(&["backup"], &[("STELLA_FAULT", "backup-stall")]);
+    let bad = s.spawn(&["backup"], &[("STELLA_FAULT", "backup-stall")]);
     let tmp = wait_for_stalled_backup(&backups);
     flip_first_byte_of(&tmp.join("data/base.tar.zst"), "PG_VERSION");
     std::fs::write(tmp.join("resume"), b"").unwrap();
@@ -679,7 +679,7 @@ fn flip_first_byte_of(archive: &Path, name: &str) {
     let mut flipped = false;
     for entry in tar::Archive::new(&raw[..]).entries().unwrap() {
         let mut entry = entry.unwrap();
-        let mut header = entry.header().clone();
+        let header = entry.header().clone();
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
         let path = entry.path().unwrap().to_string_lossy().into_owned();
@@ -687,7 +687,7 @@ fn flip_first_byte_of(archive: &Path, name: &str) {
             data[0] ^= 0x01;
             flipped = true;
         }
-        out.append(&mut header, &data[..]).unwrap();
+        out.append(&header, &data[..]).unwrap();
     }
     assert!(flipped, "{name} is in the archive");
     let tar = out.into_inner().unwrap();
