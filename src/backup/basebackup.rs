@@ -17,7 +17,8 @@ use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Name of the compressed backup inside its folder.
 pub const ARCHIVE_FILE: &str = "base.tar.zst";
@@ -78,6 +79,13 @@ pub(crate) fn run_server_tool(
     cwd: &Path,
     args: &[&OsStr],
 ) -> Result<Output, BackupError> {
+    server_tool(user, program, cwd, args)
+        .output()
+        .map_err(|source| spawn_error(program, source))
+}
+
+/// The command [`run_server_tool`] runs, to spawn it instead.
+fn server_tool(user: &ServerUser, program: &Path, cwd: &Path, args: &[&OsStr]) -> Command {
     let mut cmd = user.command(program, cwd);
     cmd.args(args);
     // SAFETY: only async-signal-safe calls (prctl, getppid) between fork and exec.
@@ -91,11 +99,13 @@ pub(crate) fn run_server_tool(
             Ok(())
         });
     }
-    cmd.output().map_err(|source| {
-        BackupError::Pg(crate::pg::PgError::Spawn {
-            tool: program.display().to_string(),
-            source,
-        })
+    cmd
+}
+
+fn spawn_error(program: &Path, source: std::io::Error) -> BackupError {
+    BackupError::Pg(crate::pg::PgError::Spawn {
+        tool: program.display().to_string(),
+        source,
     })
 }
 
@@ -202,9 +212,20 @@ fn build(
     let _ = repo;
     let stage = tmp.join("data");
     let t = std::time::Instant::now();
-    run_basebackup(bins, user, url, tmp, &stage, label)?;
-    tracing::info!("pg_basebackup: {:.1} s", t.elapsed().as_secs_f64());
-    if super::fault("backup-stall") {
+    // The archive is read and checked while pg_basebackup writes it; a stalled test backup
+    // (tests only) reads it after the stall instead, so the test can change it first.
+    let follow = !super::fault("backup-stall");
+    let scanned = run_basebackup(bins, user, url, tmp, &stage, label, follow)?;
+    tracing::info!(
+        "pg_basebackup{}: {:.1} s",
+        if follow {
+            " (files read alongside)"
+        } else {
+            ""
+        },
+        t.elapsed().as_secs_f64()
+    );
+    if !follow {
         stall(tmp);
     }
     let t = std::time::Instant::now();
@@ -228,9 +249,11 @@ fn build(
     }
     let archive = tmp.join(ARCHIVE_FILE);
     let staged = stage.join(ARCHIVE_FILE);
-    std::fs::rename(&staged, &archive).map_err(|e| BackupError::io("move", &staged, e))?;
-    let scan = scan_base(&archive).map_err(|e| failed(format!("reading {ARCHIVE_FILE}: {e}")))?;
+    let scan = scanned
+        .unwrap_or_else(|| scan_base(&staged, None))
+        .map_err(|e| failed(format!("reading {ARCHIVE_FILE}: {e}")))?;
     manifest.check(&scan.seen).map_err(failed)?;
+    std::fs::rename(&staged, &archive).map_err(|e| BackupError::io("move", &staged, e))?;
     tracing::info!(
         "read + checked {} files against the manifest: {:.1} s",
         scan.seen.len(),
@@ -302,7 +325,8 @@ fn build(
 /// `pg_basebackup` in tar format into `stage`: `base.tar.zst` (compressed by the server with
 /// zstd level 1 while it reads, so the data crosses the socket and the disk once, compressed),
 /// `pg_wal.tar` (the WAL streamed alongside) and `backup_manifest`. A server that cannot
-/// compress (built without zstd) gets the same from the client side.
+/// compress (built without zstd) gets the same from the client side. With `follow`, a second
+/// thread reads `base.tar.zst` as it grows ([`scan_base`]) and its result is returned.
 fn run_basebackup(
     bins: &PgBinaries,
     user: &ServerUser,
@@ -310,16 +334,18 @@ fn run_basebackup(
     cwd: &Path,
     stage: &Path,
     label: &str,
-) -> Result<(), BackupError> {
+    follow: bool,
+) -> Result<Option<std::io::Result<BaseScan>>, BackupError> {
     let label = format!("stella-bundle {label}");
     let mut last = String::new();
     for compress in [SERVER_COMPRESSION, CLIENT_COMPRESSION] {
         if stage.exists() {
             std::fs::remove_dir_all(stage).map_err(|e| BackupError::io("remove", stage, e))?;
         }
-        let out = run_server_tool(
+        let program = bins.tool("pg_basebackup");
+        let mut cmd = server_tool(
             user,
-            &bins.tool("pg_basebackup"),
+            &program,
             cwd,
             &[
                 "-D".as_ref(),
@@ -340,9 +366,28 @@ fn run_basebackup(
                 "-d".as_ref(),
                 url.as_ref(),
             ],
-        )?;
+        );
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| spawn_error(&program, e))?;
+        let done = AtomicBool::new(false);
+        let staged = stage.join(ARCHIVE_FILE);
+        let (out, scan) = std::thread::scope(|scope| {
+            let reader = follow.then(|| scope.spawn(|| scan_base(&staged, Some(&done))));
+            let out = child.wait_with_output();
+            done.store(true, Ordering::SeqCst);
+            let scan = reader.map(|r| {
+                r.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("the reading thread panicked")))
+            });
+            (out, scan)
+        });
+        let out = out.map_err(|e| spawn_error(&program, e))?;
         if out.status.success() {
-            return Ok(());
+            return Ok(scan);
         }
         last = output_text(&out);
         if compress == CLIENT_COMPRESSION || !last.contains("compress") {
@@ -392,10 +437,17 @@ struct BaseScan {
 
 /// Decompress and read every file of the server's tar once: size and CRC32C of each (for the
 /// manifest), the few small files the metadata comes from, and the sha256 of the stored bytes.
-fn scan_base(archive: &Path) -> std::io::Result<BaseScan> {
-    let file = std::fs::File::open(archive)?;
+///
+/// With `writing`, the file is still being written until that flag is set: reading waits for
+/// more at its end instead of stopping ([`Follow`]).
+fn scan_base(archive: &Path, writing: Option<&AtomicBool>) -> std::io::Result<BaseScan> {
+    let follow = Follow {
+        path: archive,
+        file: None,
+        done: writing,
+    };
     let mut hr = HashReader {
-        inner: std::io::BufReader::with_capacity(1 << 20, file),
+        inner: std::io::BufReader::with_capacity(1 << 20, follow),
         hash: sha2::Sha256::new(),
     };
     let mut scan = BaseScan {
@@ -444,6 +496,39 @@ fn scan_base(archive: &Path) -> std::io::Result<BaseScan> {
     std::io::copy(&mut hr, &mut std::io::sink())?;
     scan.hash = hr.hash;
     Ok(scan)
+}
+
+/// Reads a file that another process is still appending to: at the end, waits for more until
+/// `done` is set (checked before the read that returns nothing, so nothing written before the
+/// writer exited is missed). Without `done`, a plain read of a finished file.
+struct Follow<'a> {
+    path: &'a Path,
+    file: Option<std::fs::File>,
+    done: Option<&'a AtomicBool>,
+}
+
+impl Read for Follow<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let finished = self.done.map_or(true, |d| d.load(Ordering::SeqCst));
+            let file = match &mut self.file {
+                Some(f) => f,
+                None => match std::fs::File::open(self.path) {
+                    Ok(f) => self.file.insert(f),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && !finished => {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
+            let n = file.read(buf)?;
+            if n > 0 || finished {
+                return Ok(n);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
 }
 
 /// Unpack `pg_wal.tar` (the WAL streamed during the backup) into `dir` for `pg_waldump`; the
@@ -762,4 +847,36 @@ pub fn verify(
         });
     }
     Ok(meta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follow_reads_what_is_appended_until_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("growing");
+        let done = AtomicBool::new(false);
+        let mut got = Vec::new();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                let mut f = std::fs::File::create(&path).unwrap();
+                for i in 0..5u8 {
+                    f.write_all(&[i; 1000]).unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                done.store(true, Ordering::SeqCst);
+            });
+            let mut r = Follow {
+                path: &path,
+                file: None,
+                done: Some(&done),
+            };
+            r.read_to_end(&mut got).unwrap();
+        });
+        let want: Vec<u8> = (0..5u8).flat_map(|i| [i; 1000]).collect();
+        assert_eq!(got, want);
+    }
 }

@@ -114,7 +114,10 @@ fn audit_story_replays_each_scan_exactly() {
             secs("unpack_seconds") + secs("recovery_seconds") <= secs("restore_seconds"),
             "{r}"
         );
-        assert!(secs("restore_seconds") + secs("scan_seconds") <= secs("seconds"), "{r}");
+        assert!(
+            secs("restore_seconds") + secs("scan_seconds") <= secs("seconds"),
+            "{r}"
+        );
         // Recovered to its own point: at (or just past) the scan's restore point, not the end of WAL.
         let lsn = |s: &str| {
             let (hi, lo) = s.split_once('/').unwrap();
