@@ -1,5 +1,13 @@
-//! Base backups: take (pg_basebackup, plain format with its manifest, verified by
-//! pg_verifybackup, then tar + zstd into the repository), list, verify again later.
+//! Base backups: take, list, verify again later.
+//!
+//! Take: `pg_basebackup -Ft -Xs` with the server compressing (zstd level 1) writes
+//! `base.tar.zst`, `pg_wal.tar` and `backup_manifest`; while it writes, a second thread reads
+//! `base.tar.zst` once (decompressing, CRC32C of each file, sha256 of the stored bytes). Then
+//! the files are checked against the manifest (`pg_verifybackup` of PostgreSQL 15 verifies plain
+//! backups only; SPEC section 8 allows the same checks done while streaming), `pg_waldump`
+//! parses the manifest's WAL ranges, and the WAL and the manifest are appended to
+//! `base.tar.zst` as a second zstd frame holding a second tar. Extracting it (reading past the
+//! first tar's end) gives the plain backup, which `backup verify` checks with `pg_verifybackup`.
 //!
 //! Atomicity: a backup is built in `backups/.tmp-<label>/` and renamed to `backups/<label>/` only
 //! once verified, compressed, fsynced and described by `backup.json`; listing ignores dot
