@@ -309,17 +309,24 @@ enum Sink {
 }
 
 impl Sink {
+    /// Finish the current zstd frame (`to_zstd` false) or begin one at level 1 (true).
+    fn switch(&mut self, to_zstd: bool) -> std::io::Result<()> {
+        *self = match (std::mem::replace(self, Sink::Switching), to_zstd) {
+            (Sink::Zstd(enc), false) => Sink::Raw(enc.finish()?),
+            (Sink::Raw(out), true) => {
+                Sink::Zstd(zstd::stream::write::Encoder::new(out, WAL_ZSTD_LEVEL)?)
+            }
+            (same, _) => same,
+        };
+        Ok(())
+    }
+
     /// The file, the current zstd frame (if any) finished.
     fn raw(&mut self) -> std::io::Result<&mut Counted<std::fs::File>> {
-        if let Sink::Zstd(_) = self {
-            let Sink::Zstd(enc) = std::mem::replace(self, Sink::Switching) else {
-                unreachable!()
-            };
-            *self = Sink::Raw(enc.finish()?);
-        }
+        self.switch(false)?;
         match self {
             Sink::Raw(out) => Ok(out),
-            _ => Err(std::io::Error::other("compression stopped half-way")),
+            _ => Err(half_way()),
         }
     }
 
@@ -327,17 +334,17 @@ impl Sink {
     fn zstd(
         &mut self,
     ) -> std::io::Result<&mut zstd::stream::write::Encoder<'static, Counted<std::fs::File>>> {
-        if let Sink::Raw(_) = self {
-            let Sink::Raw(out) = std::mem::replace(self, Sink::Switching) else {
-                unreachable!()
-            };
-            *self = Sink::Zstd(zstd::stream::write::Encoder::new(out, WAL_ZSTD_LEVEL)?);
-        }
+        self.switch(true)?;
         match self {
             Sink::Zstd(enc) => Ok(enc),
-            _ => Err(std::io::Error::other("compression stopped half-way")),
+            _ => Err(half_way()),
         }
     }
+}
+
+/// A switch between frames failed earlier and left no file to write to.
+fn half_way() -> std::io::Error {
+    std::io::Error::other("compression stopped half-way")
 }
 
 /// The largest block of a zstd frame.
