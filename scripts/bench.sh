@@ -136,7 +136,8 @@ db() {
 
 # --- backup: base backups and WAL archiving on a ~1 GB cluster -------------------------------
 # scripts/bench.sh backup [SCALE]: `stella-bundle backup` vs `pg_basebackup -Fp -Xs` vs
-# `pgbackrest backup --type=full`, and `wal push` per 16 MiB segment vs `cp` + `sync`.
+# `pgbackrest backup --type=full`, `wal push` per 16 MiB segment vs `cp` + `sync`, and `replay`
+# of a scan made after the backups (restore, recovery, scan) vs `pgbackrest restore` to its LSN.
 # STELLA_BIN: the binary to measure (default: builds target/release/stella-bundle).
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
@@ -215,6 +216,8 @@ CONF
   chown postgres "$W/pgbr/pgbackrest.conf"
   local BR="pgbackrest --config=$W/pgbr/pgbackrest.conf --stanza=bench"
   as_pg "$BR stanza-create" >/dev/null
+  local br_start
+  br_start=$(psql -Atc "SELECT pg_walfile_name(pg_current_wal_lsn())" "$URL")
   t0=$(now); as_pg "$BR backup --type=full"; t1=$(now)
   local t_br s_br
   t_br=$(secs "$t0" "$t1"); s_br=$(mib "$W/pgbr/repo/backup")
@@ -247,6 +250,49 @@ CONF
     rm -f "$W/segs"/*
   done
 
+  echo "== replay of a scan vs pgbackrest restore to the same LSN" >&2
+  # WAL after both backups (pgbench transactions), then bundles, a scan and its restore point.
+  as_pg "$PGBIN/pgbench -n -c 2 -j 2 -t ${REPLAY_TX:-3000} '$URL'" >/dev/null 2>&1
+  "$B" --home "$H" -q trust add bundles/demo-key.pub
+  "$B" --home "$H" -q import bundles/osv-demo.tar.zst bundles/sbom-demo.tar.zst bundles/vex-demo.tar.zst
+  local scan_json lsn
+  scan_json=$("$B" --home "$H" scan --json --key bundles/demo-key.key --manifest-out "$W/scan.json")
+  lsn=$(echo "$scan_json" | sed -n 's/.*"lsn":"\([^"]*\)".*/\1/p')
+  local replay_json
+  replay_json=$("$B" --home "$H" replay --json "$W/scan.json")
+  local r_total r_restore r_unpack r_recovery r_scan
+  r_total=$(printf '%.1f' "$(field "$replay_json" seconds)")
+  r_restore=$(printf '%.1f' "$(field "$replay_json" restore_seconds)")
+  r_unpack=$(printf '%.1f' "$(field "$replay_json" unpack_seconds)")
+  r_recovery=$(printf '%.1f' "$(field "$replay_json" recovery_seconds)")
+  r_scan=$(printf '%.2f' "$(field "$replay_json" scan_seconds)")
+  echo "$replay_json" | grep -q '"identical":true' || { echo "replay did not say identical: $replay_json" >&2; exit 1; }
+  # pgBackRest restores from its own archive: give it the WAL from its backup on (not timed;
+  # archive_command would have pushed it as it was written).
+  mkdir -p "$W/pgbr/wal" && chown postgres "$W/pgbr/wal"
+  local seg
+  for seg in $(find "$H/repo/wal" -name '0000000[0-9]*[0-9A-F]-*.zst' ! -name '*.backup-*' ! -name '*.partial-*' -printf '%f\n' | sed 's/-.*//' | sort); do
+    [[ "$seg" < "$br_start" ]] && continue
+    "$B" --repo "$H/repo" -q wal fetch "$seg" "$W/pgbr/wal/$seg"
+    chown postgres "$W/pgbr/wal/$seg"
+    as_pg "$BR archive-push '$W/pgbr/wal/$seg'" >/dev/null
+    rm -f "$W/pgbr/wal/$seg"
+  done
+  mkdir -p "$W/pgbr/restore" "$W/pgbr/sock" && chown postgres "$W/pgbr/restore" "$W/pgbr/sock" && chmod 700 "$W/pgbr/restore"
+  local t2
+  t0=$(now)
+  as_pg "$BR restore --pg1-path='$W/pgbr/restore' --type=lsn --target='$lsn' --target-action=pause" >/dev/null
+  t1=$(now)
+  as_pg "$PGBIN/pg_ctl start -w -s -D '$W/pgbr/restore' -l '$W/pgbr/restore.log' -o \"-p 5433 -c listen_addresses='' -c unix_socket_directories='$W/pgbr/sock' -c archive_mode=off -c hot_standby=on\""
+  local rurl="postgresql:///postgres?host=$W/pgbr/sock&port=5433&user=postgres"
+  until [ "$(psql -Atc "SELECT pg_get_wal_replay_pause_state()" "$rurl" 2>/dev/null)" = paused ]; do sleep 0.1; done
+  t2=$(now)
+  local br_reached
+  br_reached=$(psql -Atc "SELECT pg_last_wal_replay_lsn()" "$rurl")
+  as_pg "$PGBIN/pg_ctl stop -m immediate -s -D '$W/pgbr/restore'"
+  local b_restore b_recovery b_total
+  b_restore=$(secs "$t0" "$t1"); b_recovery=$(secs "$t1" "$t2"); b_total=$(secs "$t0" "$t2")
+
   cat <<MD
 ### Backup: $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(df -h "$W" | awk 'NR==2 {print $1}')
 
@@ -256,7 +302,7 @@ pgBackRest $(pgbackrest version | awk '{print $2}'). Wall-clock seconds; sizes a
 
 | base backup | seconds | stored MiB | notes |
 | --- | ---: | ---: | --- |
-| \`stella-bundle backup\` | $t_stella | $s_stella | pg_basebackup -Fp -Xs, pg_verifybackup, tar+zstd(3), fsync |
+| \`stella-bundle backup\` | $t_stella | $s_stella | pg_basebackup -Ft -Xs server-zstd(1), every file checked against the manifest, pg_waldump, fsync |
 | \`pg_basebackup -Fp -Xs -c fast\` | $t_pgbb | $s_pgbb | plain copy, fsync, no verification, uncompressed |
 | \`pgbackrest backup --type=full\` | $t_br | $s_br | zstd(3), process-max=2, checksums |
 
@@ -264,6 +310,14 @@ pgBackRest $(pgbackrest version | awk '{print $2}'). Wall-clock seconds; sizes a
 | --- | ---: | ---: | ---: |
 | pgbench load (compressible) | $push_first | $cp_first | $stored_first |
 | random bytes (incompressible) | $push_last | $cp_last | $stored_last |
+
+Restore to a scan's LSN ($lsn, after \`pgbench -t ${REPLAY_TX:-3000} -c 2\` since the backups;
+pgBackRest reached $br_reached), seconds:
+
+| restore to the scan's LSN | restore (unpack) | recovery (start, WAL replayed, paused) | scan | total |
+| --- | ---: | ---: | ---: | ---: |
+| \`stella-bundle replay\` | $r_restore ($r_unpack) | $r_recovery | $r_scan | $r_total |
+| \`pgbackrest restore --type=lsn\` + start | $b_restore | $b_recovery | - | $b_total |
 MD
 }
 

@@ -69,7 +69,15 @@ pub struct ReplayOutcome {
     pub backup: String,
     pub recovered_to_lsn: String,
     pub seconds: f64,
+    /// From the start until the restored server is paused at the LSN: checks, choosing the
+    /// backup, `unpack_seconds`, configuration, `recovery_seconds`.
     pub restore_seconds: f64,
+    /// Of `restore_seconds`: unpacking the base backup into the temporary data directory.
+    pub unpack_seconds: f64,
+    /// Of `restore_seconds`: from starting the restored server until replay paused at the LSN
+    /// (WAL fetched from the archive and replayed).
+    pub recovery_seconds: f64,
+    /// Checking the inputs and re-running the scan on the paused server.
     pub scan_seconds: f64,
     pub engine_version: String,
     pub manifest_engine_version: String,
@@ -220,6 +228,8 @@ pub fn replay(
         recovered_to_lsn: at,
         seconds: 0.0,
         restore_seconds,
+        unpack_seconds: server.unpack_seconds(),
+        recovery_seconds: server.recovery_seconds(),
         scan_seconds,
         engine_version: engine::ENGINE_VERSION.into(),
         manifest_engine_version: p.engine.version.clone(),

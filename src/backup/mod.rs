@@ -4,6 +4,7 @@
 //! - `wal`: `wal push` / `wal fetch` (the server's archive_command / restore_command).
 //! - `install`: the server-visible copy of this binary those commands run.
 //! - `basebackup`: `backup`, `backup list`, `backup verify`.
+//! - `manifest`: `backup_manifest` and the checks of a backup's files against it.
 //! - `prune`: `backup prune --keep N`.
 //! - `lock`: one backup or prune at a time per repository.
 //! - `restore`: restore to a target into a private paused server; the library `replay` uses.
@@ -12,6 +13,7 @@ pub mod basebackup;
 mod error;
 pub mod install;
 pub mod lock;
+mod manifest;
 pub mod prune;
 pub mod repo;
 pub mod restore;

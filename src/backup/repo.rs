@@ -5,7 +5,8 @@
 //! REPO/
 //!   backup.lock                  flock'ed by `backup` and `backup prune`; says who holds it
 //!   backups/<label>/             one finished base backup (a folder appears only when complete)
-//!       base.tar.zst             the verified plain backup, tar + zstd
+//!       base.tar.zst             the verified backup: two tars (data; WAL + manifest), two
+//!                                zstd frames
 //!       backup.json              its metadata (BackupMeta)
 //!   backups/.tmp-<label>/        a backup in progress (never listed; removed by the next backup)
 //!   wal/archive.json             the repository's identity: system identifier, segment size

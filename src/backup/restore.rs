@@ -133,6 +133,8 @@ pub struct RestoredServer {
     promoted: bool,
     keep: bool,
     seconds: f64,
+    unpack_seconds: f64,
+    recovery_seconds: f64,
 }
 
 impl RestoredServer {
@@ -172,6 +174,16 @@ impl RestoredServer {
     /// Seconds from the call to [`restore`] until the target was reached.
     pub fn seconds(&self) -> f64 {
         self.seconds
+    }
+    /// Of [`seconds`](Self::seconds): unpacking the base backup into the new data directory
+    /// (decompression, its sha256, the files' owner).
+    pub fn unpack_seconds(&self) -> f64 {
+        self.unpack_seconds
+    }
+    /// Of [`seconds`](Self::seconds): from `pg_ctl start` until paused at (or promoted after)
+    /// the target: WAL fetched from the archive and replayed.
+    pub fn recovery_seconds(&self) -> f64 {
+        self.recovery_seconds
     }
     /// Keep (or not) the server running and its folders when dropped.
     pub fn keep(&mut self, keep: bool) {
@@ -526,9 +538,14 @@ fn restore_one(
         promoted: false,
         keep: false,
         seconds: 0.0,
+        unpack_seconds: 0.0,
+        recovery_seconds: 0.0,
     };
+    let unpack = Instant::now();
     basebackup::extract(meta, folder, &data_dir, user)?;
+    server.unpack_seconds = unpack.elapsed().as_secs_f64();
     configure(home, &server, opts, tli)?;
+    let recovery = Instant::now();
     let log = server.log_file();
     let out = user
         .command(bins.tool("pg_ctl"), &data_dir)
@@ -542,6 +559,7 @@ fn restore_one(
         return Err(diagnose(&log, "the server did not start"));
     }
     wait_for_target(&mut server, opts)?;
+    server.recovery_seconds = recovery.elapsed().as_secs_f64();
     server.seconds = started.elapsed().as_secs_f64();
     server.keep(opts.keep);
     Ok(server)

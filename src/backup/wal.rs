@@ -14,9 +14,11 @@ use super::repo::{
 };
 use super::BackupError;
 use serde::Serialize;
+use sha2::Digest;
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// `XLP_LONG_HEADER` in `xlp_info`: the first page of a segment carries the long header.
 const XLP_LONG_HEADER: u16 = 0x0002;
@@ -119,18 +121,30 @@ pub struct FetchOutcome {
 }
 
 /// Archive `src` under `name` (archive_command `%p %f`).
+///
+/// One pass over the file: each chunk read is hashed and fed to the compressor, which writes
+/// the temp file as it goes (no copy of the whole segment in memory: touching 32 MiB of fresh
+/// pages cost more than hashing and compressing 16 MiB). The temp file is `fdatasync`ed (its
+/// data and size; its times do not matter) before it is linked under its final name, and the
+/// folder is fsynced after the link: both are needed, since PostgreSQL may delete the segment
+/// as soon as we return, and a crash must leave either no name or a name with its whole data.
 pub fn push(repo: &Repo, src: &Path, name: &str) -> Result<PushOutcome, BackupError> {
     let kind = wal_kind(name).ok_or_else(|| BackupError::BadWalName { name: name.into() })?;
-    let data = std::fs::read(src).map_err(|e| BackupError::io("read", src, e))?;
+    let read_err = |e| BackupError::io("read", src, e);
+    let mut file = std::fs::File::open(src).map_err(read_err)?;
+    let len = file.metadata().map_err(read_err)?.len();
     if matches!(kind, WalKind::Segment | WalKind::Partial) {
-        check_segment(repo, src, name, kind, &data)?;
+        let mut head = [0u8; 64];
+        let n = read_up_to(&mut file, &mut head).map_err(read_err)?;
+        check_segment(repo, src, name, kind, &head[..n], len)?;
+        file.seek(SeekFrom::Start(0)).map_err(read_err)?;
     }
-    let sha = sha256_hex(&data);
     let dir = repo.wal_dir().join(wal_folder(name));
     create_dir(&dir)?;
     remove_dead_tmp(&dir, name);
     let mut repair = false;
     if let Some(existing) = find(&dir, name)? {
+        let sha = hash_stream(&mut file).map_err(read_err)?;
         if existing.sha256 == sha {
             // The same content again (a retried archive_command). If the stored copy has gone
             // bad, this push repairs it: same name, same hash, so nothing is overwritten.
@@ -143,7 +157,7 @@ pub fn push(repo: &Repo, src: &Path, name: &str) -> Result<PushOutcome, BackupEr
                         name: name.into(),
                         path: existing.path,
                         sha256: sha,
-                        bytes: data.len() as u64,
+                        bytes: len,
                         stored_bytes: stored,
                         already_archived: true,
                     });
@@ -151,6 +165,7 @@ pub fn push(repo: &Repo, src: &Path, name: &str) -> Result<PushOutcome, BackupEr
                 Err(e) => {
                     tracing::warn!("{e}; storing it again from {}", src.display());
                     repair = true;
+                    file.seek(SeekFrom::Start(0)).map_err(read_err)?;
                 }
             }
         } else {
@@ -162,15 +177,16 @@ pub fn push(repo: &Repo, src: &Path, name: &str) -> Result<PushOutcome, BackupEr
             });
         }
     }
-    let compressed = zstd::bulk::compress(&data, WAL_ZSTD_LEVEL)
-        .map_err(|e| BackupError::io("compress", src, e))?;
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = write_tmp(&mut file, src, len, &tmp);
+    let (sha, stored_bytes) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
     let finalp = dir.join(format!("{name}-{sha}.zst"));
-    let written = write_tmp(&tmp, &compressed);
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
     give_to_owner_of(&tmp, &dir);
     // A link never replaces an existing name (a rename would); a repair renames over the
     // damaged copy of the same content.
@@ -202,8 +218,8 @@ pub fn push(repo: &Repo, src: &Path, name: &str) -> Result<PushOutcome, BackupEr
         name: name.into(),
         path: finalp,
         sha256: sha,
-        bytes: data.len() as u64,
-        stored_bytes: compressed.len() as u64,
+        bytes: len,
+        stored_bytes,
         already_archived: false,
     })
 }
@@ -230,24 +246,236 @@ fn remove_dead_tmp(dir: &Path, name: &str) {
     }
 }
 
-/// Write the compressed bytes to the temp file and fsync it. `STELLA_FAULT=wal-push-stall`
-/// (tests only) stops half-way for 30 s so a test can kill the push mid-write.
-fn write_tmp(tmp: &Path, bytes: &[u8]) -> Result<(), BackupError> {
-    let mut f = std::fs::OpenOptions::new()
+/// Read size of one chunk of a pushed file: small enough that its few buffers stay warm
+/// (touching 32 MiB of fresh pages for a whole segment and its compressed copy cost more than
+/// hashing and compressing it).
+const PUSH_CHUNK: usize = 512 * 1024;
+/// A chunk that level 1 shrinks to this share (in percent) or more is taken as incompressible:
+/// the chunks after it are stored as raw zstd blocks (a copy, no search) until the next probe.
+const INCOMPRESSIBLE_PERCENT: u64 = 95;
+/// While chunks are incompressible, re-probe at level 1 every this many chunks (4 MiB).
+const REPROBE_EVERY: u32 = 8;
+
+/// Fill `buf` as far as the file goes.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Hex sha256 of the rest of a file, read in chunks.
+fn hash_stream(r: &mut impl Read) -> std::io::Result<String> {
+    let mut hash = sha2::Sha256::new();
+    let mut buf = vec![0u8; PUSH_CHUNK];
+    loop {
+        let n = read_up_to(r, &mut buf)?;
+        if n == 0 {
+            return Ok(hex::encode(hash.finalize()));
+        }
+        hash.update(&buf[..n]);
+    }
+}
+
+/// A writer that counts the bytes it passes on.
+struct Counted<W: Write> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Where compressed bytes go: a zstd frame being written, or between frames.
+enum Sink {
+    Zstd(zstd::stream::write::Encoder<'static, Counted<std::fs::File>>),
+    Raw(Counted<std::fs::File>),
+    /// Only while switching.
+    Switching,
+}
+
+impl Sink {
+    /// Finish the current zstd frame (`to_zstd` false) or begin one at level 1 (true).
+    fn switch(&mut self, to_zstd: bool) -> std::io::Result<()> {
+        *self = match (std::mem::replace(self, Sink::Switching), to_zstd) {
+            (Sink::Zstd(enc), false) => Sink::Raw(enc.finish()?),
+            (Sink::Raw(out), true) => {
+                Sink::Zstd(zstd::stream::write::Encoder::new(out, WAL_ZSTD_LEVEL)?)
+            }
+            (same, _) => same,
+        };
+        Ok(())
+    }
+
+    /// The file, the current zstd frame (if any) finished.
+    fn raw(&mut self) -> std::io::Result<&mut Counted<std::fs::File>> {
+        self.switch(false)?;
+        match self {
+            Sink::Raw(out) => Ok(out),
+            _ => Err(half_way()),
+        }
+    }
+
+    /// A zstd frame at level 1, begun if needed.
+    fn zstd(
+        &mut self,
+    ) -> std::io::Result<&mut zstd::stream::write::Encoder<'static, Counted<std::fs::File>>> {
+        self.switch(true)?;
+        match self {
+            Sink::Zstd(enc) => Ok(enc),
+            _ => Err(half_way()),
+        }
+    }
+}
+
+/// A switch between frames failed earlier and left no file to write to.
+fn half_way() -> std::io::Error {
+    std::io::Error::other("compression stopped half-way")
+}
+
+/// The largest block of a zstd frame.
+const ZSTD_BLOCK_MAX: usize = 128 * 1024;
+
+/// Write `data` as one zstd frame of raw (stored) blocks: magic number, a frame header with no
+/// content size and a 128 KiB window, then blocks of up to 128 KiB, each with its 3-byte header
+/// (little-endian: size << 3 | type raw (0) << 1 | last). `frame` is a reusable buffer.
+fn write_raw_frame(out: &mut impl Write, data: &[u8], frame: &mut Vec<u8>) -> std::io::Result<()> {
+    frame.clear();
+    frame.extend_from_slice(&[0x28, 0xB5, 0x2F, 0xFD, 0x00, (17 - 10) << 3]);
+    let mut blocks = data.chunks(ZSTD_BLOCK_MAX).peekable();
+    while let Some(block) = blocks.next() {
+        let last = u32::from(blocks.peek().is_none());
+        let header = (block.len() as u32) << 3 | last;
+        frame.extend_from_slice(&header.to_le_bytes()[..3]);
+        frame.extend_from_slice(block);
+    }
+    out.write_all(frame)
+}
+
+/// Hash and compress `src` into the new temp file `tmp`, then `fdatasync` it. Returns (sha256
+/// of `src`, bytes stored).
+///
+/// A second thread hashes each chunk while this one compresses it (the same bytes: buffers go
+/// round between the two). Compression is zstd level 1, chunk by chunk; a chunk that does not
+/// shrink switches the chunks after it to frames of raw blocks (a file of several zstd frames
+/// decompresses as their concatenation), with a level-1 probe every few chunks: WAL full of
+/// already-compressed or random bytes costs a copy, not a search.
+/// `STELLA_FAULT=wal-push-stall` (tests only) stops half-way for 30 s so a test can kill the
+/// push mid-write.
+fn write_tmp(
+    src: &mut std::fs::File,
+    src_path: &Path,
+    len: u64,
+    tmp: &Path,
+) -> Result<(String, u64), BackupError> {
+    let werr = |e| BackupError::io("write", tmp, e);
+    let rerr = |e| BackupError::io("read", src_path, e);
+    let out = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(tmp)
         .map_err(|e| BackupError::io("create", tmp, e))?;
-    let half = bytes.len() / 2;
-    f.write_all(&bytes[..half])
-        .map_err(|e| BackupError::io("write", tmp, e))?;
-    if super::fault("wal-push-stall") {
-        let _ = f.flush();
-        std::thread::sleep(std::time::Duration::from_secs(30));
-    }
-    f.write_all(&bytes[half..])
-        .and_then(|_| f.sync_all())
-        .map_err(|e| BackupError::io("write", tmp, e))
+    std::thread::scope(|scope| {
+        let (to_hasher, chunks) = std::sync::mpsc::sync_channel::<(Arc<Vec<u8>>, usize)>(2);
+        let (give_back, returned) = std::sync::mpsc::channel::<Arc<Vec<u8>>>();
+        let hasher = scope.spawn(move || {
+            let mut hash = sha2::Sha256::new();
+            for (buf, n) in chunks {
+                hash.update(&buf[..n]);
+                let _ = give_back.send(buf);
+            }
+            hash
+        });
+        let mut pool: Vec<Arc<Vec<u8>>> = (0..3).map(|_| Arc::new(vec![0u8; PUSH_CHUNK])).collect();
+        let mut sink = Sink::Zstd(
+            zstd::stream::write::Encoder::new(
+                Counted {
+                    inner: out,
+                    bytes: 0,
+                },
+                WAL_ZSTD_LEVEL,
+            )
+            .map_err(werr)?,
+        );
+        let mut frame = Vec::with_capacity(PUSH_CHUNK + PUSH_CHUNK / 1024 + 16);
+        let mut raw_chunks: Option<u32> = None;
+        let mut done = 0u64;
+        let mut stalled = false;
+        loop {
+            let mut buf = match pool.pop() {
+                Some(b) => b,
+                None => returned
+                    .recv()
+                    .map_err(|_| rerr(std::io::Error::other("the hashing thread stopped")))?,
+            };
+            // Unique once both this loop and the hasher are done with it; else a fresh one.
+            let n = match Arc::get_mut(&mut buf) {
+                Some(b) => read_up_to(src, b),
+                None => {
+                    buf = Arc::new(vec![0u8; PUSH_CHUNK]);
+                    read_up_to(src, Arc::get_mut(&mut buf).expect("a new Arc is unique"))
+                }
+            }
+            .map_err(rerr)?;
+            if n == 0 {
+                break;
+            }
+            to_hasher
+                .send((Arc::clone(&buf), n))
+                .map_err(|_| rerr(std::io::Error::other("the hashing thread stopped")))?;
+            let chunk = &buf[..n];
+            match raw_chunks {
+                Some(k) if k < REPROBE_EVERY => {
+                    let out = sink.raw().map_err(werr)?;
+                    write_raw_frame(out, chunk, &mut frame).map_err(werr)?;
+                    raw_chunks = Some(k + 1);
+                }
+                _ => {
+                    let enc = sink.zstd().map_err(werr)?;
+                    let before = enc.get_ref().bytes;
+                    enc.write_all(chunk).map_err(werr)?;
+                    // End the block so the chunk's compressed size is known.
+                    enc.flush().map_err(werr)?;
+                    let shrunk_to = enc.get_ref().bytes - before;
+                    raw_chunks =
+                        (shrunk_to * 100 >= n as u64 * INCOMPRESSIBLE_PERCENT).then_some(0);
+                }
+            }
+            drop(buf);
+            done += n as u64;
+            if !stalled && done >= len / 2 && super::fault("wal-push-stall") {
+                stalled = true;
+                let _ = sink.raw().and_then(|o| o.flush());
+                std::thread::sleep(std::time::Duration::from_secs(30));
+            }
+        }
+        drop(to_hasher);
+        let hash = hasher
+            .join()
+            .map_err(|_| rerr(std::io::Error::other("the hashing thread panicked")))?;
+        if done != len {
+            return Err(rerr(std::io::Error::other(format!(
+                "it changed while archived ({len} then {done} bytes)"
+            ))));
+        }
+        let out = sink.raw().map_err(werr)?;
+        out.inner.sync_data().map_err(werr)?;
+        Ok((hex::encode(hash.finalize()), out.bytes))
+    })
 }
 
 fn check_segment(
@@ -255,19 +483,19 @@ fn check_segment(
     src: &Path,
     name: &str,
     kind: WalKind,
-    data: &[u8],
+    head: &[u8],
+    len: u64,
 ) -> Result<(), BackupError> {
     let bad = |reason: String| BackupError::BadSegment {
         name: name.into(),
         path: src.to_path_buf(),
         reason,
     };
-    let h = read_segment_header(data).map_err(bad)?;
+    let h = read_segment_header(head).map_err(bad)?;
     let seg_size = u64::from(h.seg_size);
-    if kind == WalKind::Segment && data.len() as u64 != seg_size {
+    if kind == WalKind::Segment && len != seg_size {
         return Err(bad(format!(
-            "it has {} bytes, the header says segments have {seg_size}",
-            data.len()
+            "it has {len} bytes, the header says segments have {seg_size}"
         )));
     }
     let (_, segno) = parse_segment(name, seg_size).ok_or_else(|| bad("bad name".into()))?;
@@ -492,6 +720,52 @@ mod tests {
         assert!(read_segment_header(&page(0xD110, 0x0000, 0, 42, 16 << 20)).is_err());
         assert!(read_segment_header(&page(0xD110, 0x0002, 0, 42, 12345)).is_err());
         assert!(read_segment_header(&[0u8; 10]).is_err());
+    }
+
+    #[test]
+    fn push_stores_what_fetch_reads_back() {
+        // Compressible, then incompressible (raw frames, a re-probe), then compressible again.
+        let mut data = Vec::new();
+        for i in 0..(3 * PUSH_CHUNK) {
+            data.push((i / 64 % 7) as u8);
+        }
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..((REPROBE_EVERY as usize + 3) * PUSH_CHUNK + 1234) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            data.push(x as u8);
+        }
+        data.extend(std::iter::repeat(b'w').take(2 * PUSH_CHUNK));
+        let dir = tempfile::tempdir().unwrap();
+        let src_path = dir.path().join("src");
+        std::fs::write(&src_path, &data).unwrap();
+        let tmp = dir.path().join("out.zst");
+        let mut src = std::fs::File::open(&src_path).unwrap();
+        let (sha, stored) = write_tmp(&mut src, &src_path, data.len() as u64, &tmp).unwrap();
+        let raw = std::fs::read(&tmp).unwrap();
+        assert_eq!(stored, raw.len() as u64);
+        assert_eq!(zstd::decode_all(&raw[..]).unwrap(), data);
+        assert_eq!(sha, sha256_hex(&data));
+        assert!(raw.len() < data.len(), "the compressible parts shrink");
+    }
+
+    #[test]
+    fn raw_frames_are_zstd() {
+        for len in [
+            1,
+            ZSTD_BLOCK_MAX,
+            ZSTD_BLOCK_MAX + 1,
+            3 * ZSTD_BLOCK_MAX + 17,
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            let mut out = Vec::new();
+            write_raw_frame(&mut out, &data, &mut Vec::new()).unwrap();
+            write_raw_frame(&mut out, &data[..1], &mut Vec::new()).unwrap();
+            let mut want = data.clone();
+            want.push(data[0]);
+            assert_eq!(zstd::decode_all(&out[..]).unwrap(), want, "len {len}");
+        }
     }
 
     #[test]

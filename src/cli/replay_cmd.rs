@@ -48,7 +48,7 @@ pub fn replay(
                            "actual": o.actual_digest, "backup": o.backup, "lsn": o.recovered_to_lsn}),
     );
     let mut human = format!(
-        "scan {}: {}\n  expected digest {}\n  actual digest   {}\n  backup {}, recovered to {} ({:.1}s: restore {:.1}s, scan {:.2}s)",
+        "scan {}: {}\n  expected digest {}\n  actual digest   {}\n  backup {}, recovered to {} ({:.1}s: restore {:.1}s (unpack {:.1}s, recovery {:.1}s), scan {:.2}s)",
         o.scan_id,
         if o.identical { "identical" } else { "DIFFERS" },
         o.expected_digest,
@@ -57,6 +57,8 @@ pub fn replay(
         o.recovered_to_lsn,
         o.seconds,
         o.restore_seconds,
+        o.unpack_seconds,
+        o.recovery_seconds,
         o.scan_seconds
     );
     if let Some(d) = &o.kept_data_dir {

@@ -627,6 +627,22 @@ fn backup_lock_kill9_verify_and_corruption() {
     assert_exit(&quiet, 0);
     assert!(stdout(&quiet).is_empty());
 
+    // A file that does not match the manifest (damaged between the server and the repository)
+    // fails the backup (exit 3) naming the file, and nothing is listed.
+    let bad = s.spawn(&["backup"], &[("STELLA_FAULT", "backup-stall")]);
+    let tmp = wait_for_stalled_backup(&backups);
+    flip_first_byte_of(&tmp.join("data/base.tar.zst"), "PG_VERSION");
+    std::fs::write(tmp.join("resume"), b"").unwrap();
+    let out = bad.wait_with_output().unwrap();
+    assert_exit(&out, 3);
+    let err = stderr(&out);
+    assert!(
+        err.contains("PG_VERSION: checksum mismatch"),
+        "names the damaged file: {err}"
+    );
+    let list = json(&s.run(&["backup", "list", "--json"]));
+    assert_eq!(list["backups"].as_array().unwrap().len(), 1, "not listed");
+
     // Damage the stored backup: verify fails (exit 3) and says where.
     let archive = backups.join(&label).join("base.tar.zst");
     let mut bytes = std::fs::read(&archive).unwrap();
@@ -636,6 +652,46 @@ fn backup_lock_kill9_verify_and_corruption() {
     let bad = s.run(&["backup", "verify"]);
     assert_exit(&bad, 3);
     assert!(stderr(&bad).contains("damaged"), "{}", stderr(&bad));
+}
+
+/// The folder of a `backup` stopped by `STELLA_FAULT=backup-stall` once it stalls.
+fn wait_for_stalled_backup(backups: &Path) -> PathBuf {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stalled = std::fs::read_dir(backups)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("stalled").exists());
+        if let Some(p) = stalled {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "the backup never stalled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Rewrite a staged `base.tar.zst` with the first byte of one file's content flipped (same
+/// size, same tar headers).
+fn flip_first_byte_of(archive: &Path, name: &str) {
+    let raw = zstd::decode_all(&std::fs::read(archive).unwrap()[..]).unwrap();
+    let mut out = tar::Builder::new(Vec::new());
+    let mut flipped = false;
+    for entry in tar::Archive::new(&raw[..]).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let header = entry.header().clone();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        if path.trim_start_matches("./") == name {
+            data[0] ^= 0x01;
+            flipped = true;
+        }
+        out.append(&header, &data[..]).unwrap();
+    }
+    assert!(flipped, "{name} is in the archive");
+    let tar = out.into_inner().unwrap();
+    std::fs::write(archive, zstd::encode_all(&tar[..], 1).unwrap()).unwrap();
 }
 
 /// `backup prune --keep N` keeps N backups and the WAL they need, names the scans that would

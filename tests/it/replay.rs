@@ -108,6 +108,16 @@ fn audit_story_replays_each_scan_exactly() {
         for field in ["scan_id", "backup", "recovered_to_lsn", "seconds", "diff"] {
             assert!(r.get(field).is_some(), "replay --json lacks {field}");
         }
+        // The phases: unpack and recovery are parts of restore.
+        let secs = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("no {k}: {r}"));
+        assert!(
+            secs("unpack_seconds") + secs("recovery_seconds") <= secs("restore_seconds"),
+            "{r}"
+        );
+        assert!(
+            secs("restore_seconds") + secs("scan_seconds") <= secs("seconds"),
+            "{r}"
+        );
         // Recovered to its own point: at (or just past) the scan's restore point, not the end of WAL.
         let lsn = |s: &str| {
             let (hi, lo) = s.split_once('/').unwrap();
