@@ -140,7 +140,7 @@ db() {
 # of a scan made after the backups (restore, recovery, scan) vs `pgbackrest restore` to its LSN.
 # STELLA_BIN: the binary to measure (default: builds target/release/stella-bundle).
 now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 mib() { du -sm "$1" | awk '{ print $1 }'; }
 
 bench_backup() {
@@ -386,46 +386,7 @@ bench_import() {
   local w="$BENCH_HOME/data"
   mkdir -p "$w/sbom" "$w/feed"
   echo "== generating $sboms SBOMs x $comps components and $advs advisories" >&2
-  python3 - "$w" "$sboms" "$comps" "$advs" <<'PY'
-import csv, hashlib, json, os, random, sys, uuid
-w, nsbom, ncomp, nadv = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-rnd = random.Random(42)
-names = ["pkg-%05d" % i for i in range(20000)]
-with open(os.path.join(w, "components.csv"), "w", newline="") as cf:
-    cw = csv.writer(cf)
-    for s in range(nsbom):
-        comps = []
-        for c in range(ncomp):
-            n = rnd.choice(names); v = "%d.%d.%d" % (rnd.randrange(5), rnd.randrange(20), rnd.randrange(30))
-            purl = "pkg:npm/%s@%s" % (n, v)
-            comps.append({"type": "library", "bom-ref": purl, "name": n, "version": v, "purl": purl})
-            cw.writerow([s, c, purl, n, v, purl, "pkg:npm/" + n, "npm", n])
-        doc = {"bomFormat": "CycloneDX", "specVersion": "1.4", "version": 1,
-               "serialNumber": "urn:uuid:%s" % uuid.UUID(int=rnd.getrandbits(128)),
-               "metadata": {"component": {"type": "application", "name": "app-%d" % s, "version": "1.0.0",
-                                          "purl": "pkg:npm/app-%d@1.0.0" % s}},
-               "components": comps}
-        with open(os.path.join(w, "sbom", "app-%03d.json" % s), "w") as f:
-            json.dump(doc, f)
-per = 10000
-with open(os.path.join(w, "advisories.csv"), "w", newline="") as af, open(os.path.join(w, "affected.csv"), "w", newline="") as ff:
-    aw, fw = csv.writer(af), csv.writer(ff)
-    for i in range(nadv):
-        b = i // per
-        os.makedirs(os.path.join(w, "feed", "b%02d" % b), exist_ok=True)
-        n = rnd.choice(names)
-        rec = {"schema_version": "1.6.0", "id": "BENCH-%06d" % i, "modified": "2026-10-01T00:00:00Z",
-               "aliases": ["CVE-2026-%d" % i], "summary": "heap overflow in %s parser %d" % (n, i),
-               "details": "A crafted input triggers a buffer overflow in %s. " % n * 8,
-               "affected": [{"package": {"ecosystem": "npm", "name": n},
-                             "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "%d.%d.0" % (rnd.randrange(5), rnd.randrange(20))}]}]}]}
-        raw = json.dumps(rec, indent=2)
-        with open(os.path.join(w, "feed", "b%02d" % b, "BENCH-%06d.json" % i), "w") as f:
-            f.write(raw)
-        aw.writerow([i, rec["id"], rec["modified"], "{%s}" % rec["aliases"][0], rec["summary"], rec["details"], json.dumps(rec), raw,
-                     "\\x" + hashlib.sha256(raw.encode()).hexdigest()])
-        fw.writerow([i, 0, "npm", "npm", n, "", json.dumps(rec["affected"][0]["ranges"]), "{}"])
-PY
+  python3 scripts/bench_data.py import "$w" "$sboms" "$comps" "$advs"
   "$B" keygen --out "$w/k" >/dev/null
   "$B" --home "$BENCH_HOME" -q trust add "$w/k.pub"
   "$B" bundle create --kind sbom --source bench-sboms --key "$w/k.key" --out "$w/sboms.tar.zst" --created 2026-11-01T00:00:00Z "$w/sbom" >/dev/null
@@ -623,7 +584,6 @@ bench_export() {
 
 
 # --- scan: 500,000 components against 50,000 advisories vs a single join ---------------------
-secs() { python3 -c "import sys; print('%.2f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
 
 bench_scan() {
   local sboms=${BENCH_SBOMS:-100} per=${BENCH_COMPONENTS:-5000} advs=${BENCH_ADVISORIES:-50000}

@@ -9,6 +9,7 @@ same rows as CSV for the raw-COPY floor: DIR/components.csv, DIR/advisories.csv,
 DIR/affected.csv. Seeded: the same arguments always give the same bytes.
 """
 import csv
+import hashlib
 import json
 import os
 import random
@@ -56,7 +57,8 @@ def import_dataset(w, nsbom, ncomp, nadv):
             with open(os.path.join(w, "feed", "b%02d" % b, "BENCH-%06d.json" % i), "w") as f:
                 f.write(raw)
             aw.writerow([i, rec["id"], rec["modified"], "{%s}" % rec["aliases"][0], rec["summary"],
-                         rec["details"], json.dumps(rec), raw])
+                         rec["details"], json.dumps(rec), raw,
+                         "\\x" + hashlib.sha256(raw.encode()).hexdigest()])
             fw.writerow([i, 0, "npm", "npm", n, "", json.dumps(rec["affected"][0]["ranges"]), "{}"])
 
 
