@@ -901,3 +901,30 @@ fn import_as_an_ordinary_role_stores_the_same_rows() {
     assert_eq!(count(&mut db.client(), counts), expected);
     assert!(expected > 1_000_000);
 }
+
+#[test]
+fn tables_loaded_without_trigger_checks_carry_no_triggers() {
+    // The import COPYs child rows with session_replication_role = replica in a superuser
+    // session (src/import/stage.rs, copy_children), which skips their foreign key checks AND
+    // every ordinary trigger on those tables. A trigger added to one of them later would be
+    // silently skipped by imports: this test makes that a conscious decision.
+    let db = fresh_db();
+    let mut c = db.client();
+    let rows = c
+        .query(
+            "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+             WHERE NOT t.tgisinternal
+               AND c.relname IN ('sbom_component', 'advisory_affected', 'vex_statement')",
+            &[],
+        )
+        .unwrap();
+    let found: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{}.{}", r.get::<_, String>(0), r.get::<_, String>(1)))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "triggers on tables the import loads with session_replication_role = replica \
+         (they would not fire for imports): {found:?}"
+    );
+}
