@@ -4,7 +4,7 @@
 
 use super::sbom::match_name;
 use super::stage::{
-    copy_children, copy_in, is_yaml, move_batch, parse_ahead, BatchLimits, BatchSql, JsonText,
+    copy_children, copy_in, is_yaml, load_staged, move_batch, BatchLimits, BatchSql, JsonText,
     Parsed, RawJsonb, Row,
 };
 use super::{Entry, ImportError, LoadContext, Loaded};
@@ -72,32 +72,28 @@ fn time(s: Option<&str>) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|t| t.with_timezone(&chrono::Utc))
 }
 
+/// The staging tables of one load (dropped at commit).
+const STAGING: &str = "CREATE TEMP TABLE stage_advisory (content_hash bytea, path text, advisory_id text, modified timestamptz,
+                published timestamptz, withdrawn timestamptz, aliases text[], summary text,
+                details text COMPRESSION lz4, severity text, doc jsonb COMPRESSION lz4, raw bytea COMPRESSION lz4,
+                raw_format text) ON COMMIT DROP;
+         CREATE TEMP TABLE new_advisory (id bigint, content_hash bytea, advisory_id text, modified timestamptz,
+                withdrawn timestamptz) ON COMMIT DROP;";
+
 pub(crate) fn load(
     tx: &mut postgres::Transaction<'_>,
     ctx: &LoadContext<'_>,
     entries: &[Entry],
 ) -> Result<Loaded, ImportError> {
-    tx.batch_execute(
-        "CREATE TEMP TABLE stage_advisory (content_hash bytea, path text, advisory_id text, modified timestamptz,
-                published timestamptz, withdrawn timestamptz, aliases text[], summary text,
-                details text COMPRESSION lz4, severity text, doc jsonb COMPRESSION lz4, raw bytea COMPRESSION lz4,
-                raw_format text) ON COMMIT DROP;
-         CREATE TEMP TABLE new_advisory (id bigint, content_hash bytea, advisory_id text, modified timestamptz,
-                withdrawn timestamptz) ON COMMIT DROP;",
-    )
-    .map_err(ctx.db("creating staging tables"))?;
-    let mut loaded = Loaded::default();
-    parse_ahead(
+    load_staged(
+        tx,
+        ctx,
         entries,
         &LIMITS,
-        ctx.progress,
+        STAGING,
         |entry, first| parse_entry(ctx, entry, first),
-        |mut batch| {
-            loaded.warnings.append(&mut batch.warnings);
-            flush(tx, ctx, &mut batch.docs, &mut batch.children, &mut loaded)
-        },
-    )?;
-    Ok(loaded)
+        |tx, docs, children, loaded| flush(tx, ctx, docs, children, loaded),
+    )
 }
 
 /// Read and parse one OSV record (on the parsing thread); its affected packages only when
@@ -108,11 +104,7 @@ fn parse_entry(
     first: bool,
 ) -> Result<Parsed<AdvisoryRow, AffectedRow>, ImportError> {
     let raw = ctx.read(entry)?;
-    let rec = formats::parse_osv(&raw).map_err(|source| ImportError::Format {
-        file: ctx.file.into(),
-        entry: entry.name.clone(),
-        source: Box::new(source),
-    })?;
+    let rec = formats::parse_osv(&raw).map_err(ctx.format_error(entry))?;
     let mut warnings: Vec<String> = rec
         .warnings
         .iter()

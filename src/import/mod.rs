@@ -19,6 +19,7 @@ use crate::bundle::{Bundle, Kind, Limits, TrustSet, Verified};
 use crate::db::hot_queries;
 use crate::db::locks::LockKey;
 use crate::db::{DbError, Tenant};
+use crate::formats;
 use crate::progress::Progress;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -113,6 +114,37 @@ impl LoadContext<'_> {
                 path: self.spool.path().to_path_buf(),
                 source,
             })
+    }
+    /// Maps a parser's error on `entry` to the import error naming the file and entry.
+    pub fn format_error<'e>(
+        &'e self,
+        entry: &'e Entry,
+    ) -> impl Fn(formats::FormatError) -> ImportError + 'e {
+        move |source| ImportError::Format {
+            file: self.file.into(),
+            entry: entry.name.clone(),
+            source: Box::new(source),
+        }
+    }
+    /// An entry's bytes, refused (naming the entry and what it is) unless its detected format is
+    /// one `accept`s: the start of loading an SBOM or VEX entry.
+    pub fn read_kind(
+        &self,
+        entry: &Entry,
+        kind: &'static str,
+        accept: fn(formats::DocumentKind) -> bool,
+    ) -> Result<Vec<u8>, ImportError> {
+        let raw = self.read(entry)?;
+        let found = formats::detect(&raw).map_err(self.format_error(entry))?;
+        if !accept(found) {
+            return Err(ImportError::WrongDocument {
+                file: self.file.into(),
+                entry: entry.name.clone(),
+                found: found.name(),
+                kind,
+            });
+        }
+        Ok(raw)
     }
 }
 

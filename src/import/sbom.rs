@@ -1,7 +1,7 @@
 //! Loading SBOM documents (CycloneDX, SPDX) and their components.
 
 use super::stage::{
-    copy_children, copy_in, move_batch, parse_ahead, BatchLimits, BatchSql, JsonText, Parsed,
+    copy_children, copy_in, load_staged, move_batch, BatchLimits, BatchSql, JsonText, Parsed,
     RawJsonb, Row,
 };
 use super::{Entry, ImportError, LoadContext, Loaded};
@@ -64,27 +64,23 @@ pub(crate) fn match_name(eco: &Ecosystem, normalized: &str) -> String {
     }
 }
 
+/// The staging tables of one load (dropped at commit).
+const STAGING: &str = "CREATE TEMP TABLE stage_sbom (content_hash bytea, path text, artifact_purl text, doc jsonb COMPRESSION lz4, raw bytea COMPRESSION lz4) ON COMMIT DROP";
+
 pub(crate) fn load(
     tx: &mut postgres::Transaction<'_>,
     ctx: &LoadContext<'_>,
     entries: &[Entry],
 ) -> Result<Loaded, ImportError> {
-    tx.batch_execute(
-        "CREATE TEMP TABLE stage_sbom (content_hash bytea, path text, artifact_purl text, doc jsonb COMPRESSION lz4, raw bytea COMPRESSION lz4) ON COMMIT DROP",
-    )
-    .map_err(ctx.db("creating staging tables"))?;
-    let mut loaded = Loaded::default();
-    parse_ahead(
+    load_staged(
+        tx,
+        ctx,
         entries,
         &LIMITS,
-        ctx.progress,
+        STAGING,
         |entry, first| parse_entry(ctx, entry, first),
-        |mut batch| {
-            loaded.warnings.append(&mut batch.warnings);
-            flush(tx, ctx, &mut batch.docs, &mut batch.children, &mut loaded)
-        },
-    )?;
-    Ok(loaded)
+        |tx, docs, children, loaded| flush(tx, ctx, docs, children, loaded),
+    )
 }
 
 /// Read and parse one SBOM entry (on the parsing thread); its components only when `first`.
@@ -93,22 +89,8 @@ fn parse_entry(
     entry: &Entry,
     first: bool,
 ) -> Result<Parsed<DocRow, ComponentRow>, ImportError> {
-    let raw = ctx.read(entry)?;
-    let fmt_err = |source| ImportError::Format {
-        file: ctx.file.into(),
-        entry: entry.name.clone(),
-        source: Box::new(source),
-    };
-    let kind = formats::detect(&raw).map_err(fmt_err)?;
-    if !kind.is_sbom() {
-        return Err(ImportError::WrongDocument {
-            file: ctx.file.into(),
-            entry: entry.name.clone(),
-            found: kind.name(),
-            kind: "sbom",
-        });
-    }
-    let sbom = formats::parse_sbom(&raw).map_err(fmt_err)?;
+    let raw = ctx.read_kind(entry, "sbom", formats::DocumentKind::is_sbom)?;
+    let sbom = formats::parse_sbom(&raw).map_err(ctx.format_error(entry))?;
     let warnings = sbom
         .warnings
         .iter()

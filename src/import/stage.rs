@@ -244,6 +244,33 @@ pub(crate) struct Batch<D, C> {
     pub warnings: Vec<String>,
 }
 
+/// One kind's load: create its staging tables (`staging_ddl`), parse the entries a batch ahead
+/// on a second thread (`parse_ahead`), and hand each batch's documents and child rows to `flush`;
+/// the parser's warnings are collected into the result.
+pub(crate) fn load_staged<D: Send, C: Send>(
+    tx: &mut postgres::Transaction<'_>,
+    ctx: &super::LoadContext<'_>,
+    entries: &[Entry],
+    limits: &BatchLimits,
+    staging_ddl: &str,
+    parse: impl Fn(&Entry, bool) -> Result<Parsed<D, C>, ImportError> + Sync,
+    mut flush: impl FnMut(
+        &mut postgres::Transaction<'_>,
+        &mut Vec<D>,
+        &mut Vec<C>,
+        &mut super::Loaded,
+    ) -> Result<(), ImportError>,
+) -> Result<super::Loaded, ImportError> {
+    tx.batch_execute(staging_ddl)
+        .map_err(ctx.db("creating staging tables"))?;
+    let mut loaded = super::Loaded::default();
+    parse_ahead(entries, limits, ctx.progress, parse, |mut batch| {
+        loaded.warnings.append(&mut batch.warnings);
+        flush(tx, &mut batch.docs, &mut batch.children, &mut loaded)
+    })?;
+    Ok(loaded)
+}
+
 /// Parse `entries` on a second thread, a batch at a time, while this thread loads the previous
 /// batch: the Rust side (reading, parsing, purl canonicalization) overlaps with PostgreSQL's
 /// work instead of alternating with it. `parse` gets each entry and whether it is the first with

@@ -1,7 +1,7 @@
 //! Loading VEX documents (OpenVEX, CycloneDX VEX, CSAF VEX) and their statements.
 
 use super::stage::{
-    copy_children, copy_in, move_batch, parse_ahead, BatchLimits, BatchSql, JsonText, Parsed,
+    copy_children, copy_in, load_staged, move_batch, BatchLimits, BatchSql, JsonText, Parsed,
     RawJsonb, Row,
 };
 use super::{Entry, ImportError, LoadContext, Loaded};
@@ -51,27 +51,23 @@ fn parse_time(s: Option<&str>) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|t| t.with_timezone(&chrono::Utc))
 }
 
+/// The staging tables of one load (dropped at commit).
+const STAGING: &str = "CREATE TEMP TABLE stage_vex (content_hash bytea, path text, format text, doc jsonb COMPRESSION lz4, raw bytea COMPRESSION lz4) ON COMMIT DROP";
+
 pub(crate) fn load(
     tx: &mut postgres::Transaction<'_>,
     ctx: &LoadContext<'_>,
     entries: &[Entry],
 ) -> Result<Loaded, ImportError> {
-    tx.batch_execute(
-        "CREATE TEMP TABLE stage_vex (content_hash bytea, path text, format text, doc jsonb COMPRESSION lz4, raw bytea COMPRESSION lz4) ON COMMIT DROP",
-    )
-    .map_err(ctx.db("creating staging tables"))?;
-    let mut loaded = Loaded::default();
-    parse_ahead(
+    load_staged(
+        tx,
+        ctx,
         entries,
         &LIMITS,
-        ctx.progress,
+        STAGING,
         |entry, first| parse_entry(ctx, entry, first),
-        |mut batch| {
-            loaded.warnings.append(&mut batch.warnings);
-            flush(tx, ctx, &mut batch.docs, &mut batch.children, &mut loaded)
-        },
-    )?;
-    Ok(loaded)
+        |tx, docs, children, loaded| flush(tx, ctx, docs, children, loaded),
+    )
 }
 
 /// Read and parse one VEX document (on the parsing thread); its statements only when `first`.
@@ -80,22 +76,8 @@ fn parse_entry(
     entry: &Entry,
     first: bool,
 ) -> Result<Parsed<DocRow, StatementRow>, ImportError> {
-    let raw = ctx.read(entry)?;
-    let fmt_err = |source| ImportError::Format {
-        file: ctx.file.into(),
-        entry: entry.name.clone(),
-        source: Box::new(source),
-    };
-    let kind = formats::detect(&raw).map_err(fmt_err)?;
-    if !kind.is_vex() {
-        return Err(ImportError::WrongDocument {
-            file: ctx.file.into(),
-            entry: entry.name.clone(),
-            found: kind.name(),
-            kind: "vex",
-        });
-    }
-    let vex = formats::parse_vex(&raw).map_err(fmt_err)?;
+    let raw = ctx.read_kind(entry, "vex", formats::DocumentKind::is_vex)?;
+    let vex = formats::parse_vex(&raw).map_err(ctx.format_error(entry))?;
     let warnings = vex
         .warnings
         .iter()
