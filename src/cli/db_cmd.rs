@@ -211,8 +211,11 @@ fn lint(ctx: &Context) -> Result<Report, Error> {
     let report = db::lint::lint(&mut client, ctx.tenant.id)?;
     let mut human = String::new();
     if report.ok {
+        let explained = report.plans.iter().filter(|p| p.checked).count();
         human.push_str(&format!(
-            "ok: {} tables and views follow the data-model rules; {} hot queries use their indexes",
+            "ok: {} tables and views follow the data-model rules; {} hot queries have their \
+             indexes, {explained} of them checked by plan (the others' tables hold under 1,000 \
+             rows by statistics)",
             report.tables_checked,
             report.plans.len()
         ));
