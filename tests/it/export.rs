@@ -740,7 +740,7 @@ fn export_to_a_full_disk_fails_cleanly_and_leaves_nothing() {
             "-t",
             "tmpfs",
             "-o",
-            "size=64k",
+            "size=16k",
             "tmpfs",
             mnt.to_str().unwrap(),
         ])
