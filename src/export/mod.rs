@@ -224,8 +224,9 @@ pub fn export(
     }
 
     // 2. Which documents each import brought.
-    // Streamed row by row (one per document: a Vec<Row> of them would double the peak).
-    let link_err = ExportError::db("reading which documents each import brought");
+    // Streamed row by row (one per document: a Vec<Row> of them would double the peak), each
+    // import's documents already in path byte order (COLLATE "C"), as the index lists them.
+    const LINKS: &str = "reading which documents each import brought";
     let mut links = tx
         .query_raw(
             "SELECT encode(i.bundle_sha256, 'hex'), d.path, d.doc_type, encode(d.content_hash, 'hex')
@@ -234,10 +235,8 @@ pub fn export(
              ORDER BY i.bundle_sha256, d.path COLLATE \"C\"",
             [&tenant.id],
         )
-        .map_err(link_err)?;
-    while let Some(l) = links.next().map_err(ExportError::db(
-        "reading which documents each import brought",
-    ))? {
+        .map_err(ExportError::db(LINKS))?;
+    while let Some(l) = links.next().map_err(ExportError::db(LINKS))? {
         let sha: &str = l.get(0);
         if let Some(imp) = imports.get_mut(sha) {
             imp.documents.push(ImportDocument {
@@ -249,10 +248,6 @@ pub fn export(
     }
     drop(links);
     drop(rows);
-    for imp in imports.values_mut() {
-        imp.documents
-            .sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
-    }
 
     // 3. Every document: hash and size (bodies come later, streamed).
     let mut docs = tx
