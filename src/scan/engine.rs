@@ -206,12 +206,52 @@ pub fn evaluate(
 }
 
 /// The findings of the given SBOMs, not yet digested (a caller may digest them while it does
-/// something else with them, as `scan` does while it stores them).
+/// something else with them).
 pub fn find(
     client: &mut impl GenericClient,
     tenant: Uuid,
     sboms: &[ScannedSbom],
 ) -> Result<Matches, DbError> {
+    let matched = match_components(client, tenant, sboms)?;
+    match matched.assemble(|_, _| Ok::<(), std::convert::Infallible>(())) {
+        Ok(m) => Ok(m),
+        Err(never) => match never {},
+    }
+}
+
+/// What the engine has read and matched, before the findings are assembled: everything the
+/// assembly needs is in memory, so the caller's connection is free again (`scan` starts storing
+/// while the findings are assembled).
+pub struct Matched<'a> {
+    started: std::time::Instant,
+    artifacts: Vec<&'a str>,
+    entries: Vec<AffectedEntry>,
+    purls: Vec<String>,
+    hits: Vec<Hit>,
+    /// One finding per range of `hits`, in canonical order.
+    groups: Vec<std::ops::Range<usize>>,
+    stmts: Vec<Statement>,
+    counts: Counts,
+}
+
+impl Matched<'_> {
+    /// How many findings `assemble` will give.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+}
+
+/// Read the scanned components and the advisories and VEX statements about them, and match
+/// them (the reading half of [`find`]).
+pub fn match_components<'a>(
+    client: &mut impl GenericClient,
+    tenant: Uuid,
+    sboms: &'a [ScannedSbom],
+) -> Result<Matched<'a>, DbError> {
     let started = std::time::Instant::now();
     let ids: Vec<i64> = sboms.iter().map(|s| s.sbom_id).collect();
     // Artifacts in canonical (byte) order; findings sort by this rank first.
@@ -250,9 +290,12 @@ pub fn find(
             .entry(r.get(5))
             .or_default()
             .push(entries.len() as u32);
+        let mut aliases: Vec<String> = r.get(1);
+        aliases.sort_unstable();
+        aliases.dedup();
         entries.push(AffectedEntry {
             advisory_id: r.get(0),
-            aliases: r.get(1),
+            aliases,
             severity: r.get(2),
             eco,
             prepared,
@@ -353,26 +396,41 @@ pub fn find(
         }
     }
     drop(rows);
-    // Canonical order: (artifact, component, advisory id), each compared as bytes.
-    hits.sort_unstable_by(|a, b| {
-        a.artifact
-            .cmp(&b.artifact)
-            .then_with(|| {
-                purls[a.purl as usize]
-                    .as_bytes()
-                    .cmp(purls[b.purl as usize].as_bytes())
-            })
-            .then_with(|| advisory_rank[a.entry as usize].cmp(&advisory_rank[b.entry as usize]))
+    // Canonical order: (artifact, component, advisory id), each compared as bytes. The matched
+    // purls are ranked once (equal purls share a rank), so the hits sort on integers; the entry
+    // breaks ties, so the order does not depend on the sort.
+    let mut by_bytes: Vec<u32> = (0..purls.len() as u32).collect();
+    by_bytes.sort_unstable_by(|&a, &b| {
+        purls[a as usize]
+            .as_bytes()
+            .cmp(purls[b as usize].as_bytes())
     });
+    let mut purl_rank = vec![0u32; purls.len()];
+    let mut rank = 0u32;
+    for (i, &p) in by_bytes.iter().enumerate() {
+        if i > 0 && purls[p as usize] != purls[by_bytes[i - 1] as usize] {
+            rank += 1;
+        }
+        purl_rank[p as usize] = rank;
+    }
+    drop(by_bytes);
+    let key = |h: &Hit| {
+        (
+            h.artifact,
+            purl_rank[h.purl as usize],
+            advisory_rank[h.entry as usize],
+            h.entry,
+        )
+    };
+    hits.sort_unstable_by_key(key);
     // One finding per run of equal (artifact, component, advisory) hits: several entries of one
     // advisory, or several SBOM lines naming one component.
     let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
     for (i, h) in hits.iter().enumerate() {
         let same = i > 0 && {
-            let p = &hits[i - 1];
-            p.artifact == h.artifact
-                && purls[p.purl as usize] == purls[h.purl as usize]
-                && advisory_rank[p.entry as usize] == advisory_rank[h.entry as usize]
+            let (pa, pp, pv, _) = key(&hits[i - 1]);
+            let (a, p, v, _) = key(h);
+            (pa, pp, pv) == (a, p, v)
         };
         match groups.last_mut() {
             Some(g) if same => g.end = i + 1,
@@ -431,101 +489,145 @@ pub fn find(
             })
             .collect()
     };
-
-    let mut findings = Vec::with_capacity(groups.len());
-    // The groups follow (artifact, component, advisory) byte order: the canonical order, so
-    // `severities` stays aligned with `findings` (checked below).
-    let mut severities = Vec::with_capacity(groups.len());
-    let mut vex_used = BTreeSet::new();
-    // Statements by the ids they name, so a finding looks only at the statements about it.
-    let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, s) in stmts.iter().enumerate() {
-        for id in &s.ids {
-            by_id.entry(id.as_str()).or_default().push(i);
-        }
-    }
-    let mut artifact_keys: HashMap<String, PurlKey> = HashMap::new();
-    for group in groups {
-        let group = &hits[group];
-        let first = &entries[group[0].entry as usize];
-        let artifact = artifacts[group[0].artifact as usize];
-        let component = purls[group[0].purl as usize].as_str();
-        let advisory_id = &first.advisory_id;
-        // Sorted and deduplicated: the union of the matching entries' aliases.
-        let mut aliases: Vec<String> = group
-            .iter()
-            .flat_map(|h| entries[h.entry as usize].aliases.iter().cloned())
-            .collect();
-        aliases.sort_unstable();
-        aliases.dedup();
-        let severity = group
-            .iter()
-            .find_map(|h| entries[h.entry as usize].severity.clone());
-        let mut about: Vec<usize> = std::iter::once(advisory_id)
-            .chain(aliases.iter())
-            .filter_map(|id| by_id.get(id.as_str()))
-            .flatten()
-            .copied()
-            .collect();
-        about.sort_unstable();
-        about.dedup();
-        let winner = if about.is_empty() {
-            None
-        } else {
-            let art = artifact_keys
-                .entry(artifact.to_string())
-                .or_insert_with(|| PurlKey::new(artifact))
-                .clone();
-            let comp = PurlKey::new(component);
-            about
-                .iter()
-                .map(|&i| &stmts[i])
-                .filter(|s| match (&s.product, &s.component) {
-                    (Some(p), Some(c)) => (p.matches(&art) || p.matches(&comp)) && c.matches(&comp),
-                    (Some(p), None) => p.matches(&art) || p.matches(&comp),
-                    (None, Some(c)) => c.matches(&comp),
-                    (None, None) => false,
-                })
-                .max_by(|a, b| a.order.cmp(&b.order))
-        };
-        let (status, justification) = match winner {
-            Some(s) => {
-                vex_used.insert(s.vex_hash.clone());
-                (s.status.clone(), s.justification.clone())
-            }
-            None => ("affected".to_string(), None),
-        };
-        match status.as_str() {
-            "affected" => counts.affected += 1,
-            "not_affected" => counts.not_affected += 1,
-            "fixed" => counts.fixed += 1,
-            _ => counts.under_investigation += 1,
-        }
-        severities.push(severity);
-        findings.push(Finding {
-            artifact_purl: artifact.to_string(),
-            component_purl: component.to_string(),
-            advisory_id: advisory_id.clone(),
-            aliases,
-            status,
-            justification,
-        });
-    }
-    tracing::debug!(
-        "engine: VEX applied at {:.3}s",
-        started.elapsed().as_secs_f64()
-    );
-    debug_assert!(findings.windows(2).all(|w| {
-        (&w[0].artifact_purl, &w[0].component_purl, &w[0].advisory_id)
-            < (&w[1].artifact_purl, &w[1].component_purl, &w[1].advisory_id)
-    }));
-    counts.findings = findings.len() as u64;
-    Ok(Matches {
-        findings,
-        severities,
+    Ok(Matched {
+        started,
+        artifacts,
+        entries,
+        purls,
+        hits,
+        groups,
+        stmts,
         counts,
-        vex_used,
     })
+}
+
+impl Matched<'_> {
+    /// Apply VEX and build the findings in canonical order, handing each to `sink` (with its
+    /// severity) as it is built; the assembling half of [`find`].
+    pub fn assemble<E>(
+        self,
+        mut sink: impl FnMut(&Finding, &Option<String>) -> Result<(), E>,
+    ) -> Result<Matches, E> {
+        let Matched {
+            started,
+            artifacts,
+            entries,
+            purls,
+            hits,
+            groups,
+            stmts,
+            mut counts,
+        } = self;
+        let mut findings = Vec::with_capacity(groups.len());
+        // The groups follow (artifact, component, advisory) byte order: the canonical order, so
+        // `severities` stays aligned with `findings` (checked below).
+        let mut severities = Vec::with_capacity(groups.len());
+        let mut vex_used = BTreeSet::new();
+        // Statements by the ids they name, so a finding looks only at the statements about it.
+        let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, s) in stmts.iter().enumerate() {
+            for id in &s.ids {
+                by_id.entry(id.as_str()).or_default().push(i);
+            }
+        }
+        let mut artifact_keys: HashMap<String, PurlKey> = HashMap::new();
+        let mut about: Vec<usize> = Vec::new();
+        for group in groups {
+            let group = &hits[group];
+            let first = &entries[group[0].entry as usize];
+            let artifact = artifacts[group[0].artifact as usize];
+            let component = purls[group[0].purl as usize].as_str();
+            let advisory_id = &first.advisory_id;
+            // Sorted and deduplicated: the union of the matching entries' aliases (each entry's
+            // list is already sorted and deduplicated).
+            let aliases: Vec<String> = if group.len() == 1 {
+                first.aliases.clone()
+            } else {
+                let mut all: Vec<String> = group
+                    .iter()
+                    .flat_map(|h| entries[h.entry as usize].aliases.iter().cloned())
+                    .collect();
+                all.sort_unstable();
+                all.dedup();
+                all
+            };
+            let severity = group
+                .iter()
+                .find_map(|h| entries[h.entry as usize].severity.clone());
+            about.clear();
+            if !by_id.is_empty() {
+                about.extend(
+                    std::iter::once(advisory_id)
+                        .chain(aliases.iter())
+                        .filter_map(|id| by_id.get(id.as_str()))
+                        .flatten()
+                        .copied(),
+                );
+                about.sort_unstable();
+                about.dedup();
+            }
+            let winner = if about.is_empty() {
+                None
+            } else {
+                let art = artifact_keys
+                    .entry(artifact.to_string())
+                    .or_insert_with(|| PurlKey::new(artifact))
+                    .clone();
+                let comp = PurlKey::new(component);
+                about
+                    .iter()
+                    .map(|&i| &stmts[i])
+                    .filter(|s| match (&s.product, &s.component) {
+                        (Some(p), Some(c)) => {
+                            (p.matches(&art) || p.matches(&comp)) && c.matches(&comp)
+                        }
+                        (Some(p), None) => p.matches(&art) || p.matches(&comp),
+                        (None, Some(c)) => c.matches(&comp),
+                        (None, None) => false,
+                    })
+                    .max_by(|a, b| a.order.cmp(&b.order))
+            };
+            let (status, justification) = match winner {
+                Some(s) => {
+                    vex_used.insert(s.vex_hash.clone());
+                    (s.status.clone(), s.justification.clone())
+                }
+                None => ("affected".to_string(), None),
+            };
+            match status.as_str() {
+                "affected" => counts.affected += 1,
+                "not_affected" => counts.not_affected += 1,
+                "fixed" => counts.fixed += 1,
+                _ => counts.under_investigation += 1,
+            }
+            let finding = Finding {
+                artifact_purl: artifact.to_string(),
+                component_purl: component.to_string(),
+                advisory_id: advisory_id.clone(),
+                aliases,
+                status,
+                justification,
+            };
+            sink(&finding, &severity)?;
+            severities.push(severity);
+            findings.push(finding);
+        }
+        tracing::debug!(
+            "engine: VEX applied at {:.3}s",
+            started.elapsed().as_secs_f64()
+        );
+        debug_assert!(findings.windows(2).all(|w| {
+            (&w[0].artifact_purl, &w[0].component_purl, &w[0].advisory_id)
+                < (&w[1].artifact_purl, &w[1].component_purl, &w[1].advisory_id)
+        }));
+        counts.findings = findings.len() as u64;
+        Ok(Matches {
+            findings,
+            severities,
+            counts,
+            vex_used,
+        })
+    }
 }
 
 #[cfg(test)]
