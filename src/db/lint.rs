@@ -426,16 +426,22 @@ fn check_plan(
     collect_indexes(&plan, &mut used);
     let mut resolved = Vec::new();
     for name in &used {
-        // A partition's index counts as its parent's.
-        let parent: Option<String> = tx
+        // A partition's index counts as its root's (a large scan's finding partition sits two
+        // levels down: finding_scan_<id> -> finding_bulk -> finding).
+        let root: Option<String> = tx
             .query_opt(
-                "SELECT p.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                 JOIN pg_class p ON p.oid = i.inhparent WHERE c.relname = $1",
+                "WITH RECURSIVE up(oid, depth) AS (
+                     SELECT c.oid, 0 FROM pg_class c
+                     WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace
+                     UNION ALL
+                     SELECT i.inhparent, up.depth + 1 FROM up JOIN pg_inherits i ON i.inhrelid = up.oid)
+                 SELECT c.relname::text FROM up JOIN pg_class c ON c.oid = up.oid
+                 ORDER BY up.depth DESC LIMIT 1",
                 &[name],
             )
             .map_err(|e| DbError::query(&what, e))?
             .map(|r| r.get(0));
-        resolved.push(parent.unwrap_or_else(|| name.clone()));
+        resolved.push(root.unwrap_or_else(|| name.clone()));
     }
     tx.rollback().map_err(|e| DbError::query(&what, e))?;
     resolved.sort();

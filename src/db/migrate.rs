@@ -44,6 +44,15 @@ pub struct MigrateReport {
 
 /// Apply pending migrations and keep event partitions ahead of time.
 pub fn migrate(client: &mut postgres::Client) -> Result<MigrateReport, DbError> {
+    migrate_up_to(client, None)
+}
+
+/// Apply the pending migrations up to version `last` (all when `None`): `migrate` for a site,
+/// and for tests that fill a database as an older release left it, then upgrade it.
+pub fn migrate_up_to(
+    client: &mut postgres::Client,
+    last: Option<i32>,
+) -> Result<MigrateReport, DbError> {
     let key = LockKey::Migrate.key();
     // Poll with try-lock rather than block in pg_advisory_lock: a blocked waiter keeps a snapshot
     // open, and CREATE INDEX CONCURRENTLY in the holder's migration waits for that snapshot, a
@@ -58,14 +67,17 @@ pub fn migrate(client: &mut postgres::Client) -> Result<MigrateReport, DbError> 
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let result = migrate_locked(client);
+    let result = migrate_locked(client, last);
     let unlock = client.execute("SELECT pg_advisory_unlock($1)", &[&key]);
     let report = result?;
     unlock.map_err(|e| DbError::query("releasing the migration lock", e))?;
     Ok(report)
 }
 
-fn migrate_locked(client: &mut postgres::Client) -> Result<MigrateReport, DbError> {
+fn migrate_locked(
+    client: &mut postgres::Client,
+    last: Option<i32>,
+) -> Result<MigrateReport, DbError> {
     client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS stella_migration (
@@ -102,7 +114,9 @@ fn migrate_locked(client: &mut postgres::Client) -> Result<MigrateReport, DbErro
         }
     }
     for m in MIGRATIONS {
-        if rows.iter().any(|r| r.get::<_, i32>(0) == m.version) {
+        if rows.iter().any(|r| r.get::<_, i32>(0) == m.version)
+            || last.is_some_and(|l| m.version > l)
+        {
             continue;
         }
         let what = format!("migration {} ({})", m.version, m.name);
@@ -146,7 +160,12 @@ fn migrate_locked(client: &mut postgres::Client) -> Result<MigrateReport, DbErro
         }
         report.applied.push(format!("{:04}_{}", m.version, m.name));
     }
-    report.current_version = MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
+    report.current_version = MIGRATIONS
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| last.map_or(true, |l| *v <= l))
+        .max()
+        .unwrap_or(0);
     report.partitions_created = client
         .query_one(
             "SELECT stella_ensure_partitions('event', $1)",

@@ -88,3 +88,82 @@ fn concurrent_migrators_serialize() {
         .get(0);
     assert_eq!(n as usize, stella_bundle::db::migrate::MIGRATIONS.len());
 }
+
+/// 0008 turns `finding` into a partitioned table on a database that already holds findings (as
+/// 0007 left it): every row moves to finding_small, each scanned artifact gets its counts, and
+/// mv_artifact_risk reads them.
+#[test]
+fn finding_partitioning_keeps_the_findings_of_earlier_releases() {
+    let db = empty_db();
+    let mut c = db.client();
+    stella_bundle::db::migrate::migrate_up_to(&mut c, Some(7)).unwrap();
+    let tenant = stella_bundle::db::Tenant::new("default");
+    tenant.ensure(&mut c).unwrap();
+    c.batch_execute(&format!(
+        "INSERT INTO sbom_document (tenant_id, content_hash, artifact_purl, doc, raw, first_import_id)
+         SELECT '{t}', sha256(('d' || g)::bytea), 'pkg:npm/app-' || g || '@1', '{{}}', '', 1 FROM generate_series(1, 3) g;
+         INSERT INTO scan_run (tenant_id, scan_id, status, started_at, finished_at, engine_version, engine_rules)
+         VALUES ('{t}', '00000000-0000-0000-0000-000000000001', 'done', now(), now(), 'e', 'r');
+         INSERT INTO scan_artifact (tenant_id, scan_id, artifact_purl, sbom_id)
+         SELECT '{t}', '00000000-0000-0000-0000-000000000001', artifact_purl, id FROM sbom_document;
+         INSERT INTO finding (tenant_id, scan_id, artifact_purl, component_purl, advisory_id, status)
+         SELECT '{t}', '00000000-0000-0000-0000-000000000001', 'pkg:npm/app-' || (1 + g % 2) || '@1',
+                'pkg:npm/lib-' || g || '@1', 'GHSA-' || g,
+                (ARRAY['affected', 'under_investigation', 'not_affected', 'fixed'])[1 + g % 4]
+         FROM generate_series(1, 40) g;
+         REFRESH MATERIALIZED VIEW mv_artifact_risk;",
+        t = tenant.id
+    ))
+    .unwrap();
+    let risk = |c: &mut postgres::Client| -> Vec<(String, i64, i64, i64)> {
+        c.query(
+            "SELECT artifact_purl, affected, under_investigation, resolved FROM mv_artifact_risk ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect()
+    };
+    let findings = |c: &mut postgres::Client| -> Vec<(String, String, String, String)> {
+        c.query(
+            "SELECT artifact_purl, component_purl, advisory_id, status FROM finding ORDER BY 1, 2, 3",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect()
+    };
+    let risk_before = risk(&mut c);
+    let findings_before = findings(&mut c);
+    assert_eq!(findings_before.len(), 40);
+    assert_eq!(risk_before.len(), 3, "the artifact without findings too");
+
+    let out = stella_db(&db, &["db", "migrate", "--json"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        json(&out)["applied"][0],
+        "0008_finding_bulk_partitions",
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(findings(&mut c), findings_before);
+    let in_small: i64 = c
+        .query_one("SELECT count(*) FROM finding_small WHERE NOT bulk", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(in_small, 40);
+    assert_eq!(risk(&mut c), risk_before);
+    let kind: i8 = c
+        .query_one(
+            "SELECT relkind FROM pg_class WHERE relname = 'finding'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(kind, b'p' as i8);
+    // The schema rules hold after the upgrade.
+    let lint = stella_db(&db, &["db", "lint", "--json"]);
+    assert_exit(&lint, 0);
+}

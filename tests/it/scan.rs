@@ -6,7 +6,7 @@ use crate::harness::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 
 /// A test database, a signing key and a scratch folder for bundles and manifests.
 pub struct Site {
@@ -1699,4 +1699,196 @@ fn findings_component_filter_takes_the_package_literally() {
         pairs(&site.findings(&["--component", "pkg:npm/%40acme/w2@1.0.0"])),
         owned(&[("pkg:npm/%40acme/w2@1.0.0", "N-2")])
     );
+}
+
+/// `scan --json` as a large scan: the bulk threshold forced down to 1 finding.
+fn scan_bulk(site: &Site) -> Command {
+    let manifest = site.dir.join(format!(
+        "bulk-{}.json",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "--database-url",
+        site.db.url.as_str(),
+        "scan",
+        "--json",
+        "--key",
+        site.key.key_file.to_str().unwrap(),
+        "--manifest-out",
+        manifest.to_str().unwrap(),
+        "--archive-wait",
+        "10",
+    ])
+    .env("STELLA_SCAN_BULK_MIN_FINDINGS", "1")
+    .stdin(Stdio::null());
+    cmd
+}
+
+/// Relations named like a large scan's finding partition (tables and their indexes).
+fn bulk_relations(c: &mut postgres::Client) -> Vec<String> {
+    c.query(
+        "SELECT relname::text FROM pg_class WHERE relname LIKE 'finding\\_scan\\_%' ORDER BY 1",
+        &[],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+#[test]
+fn large_scans_store_findings_in_their_own_partition() {
+    let site = vex_site();
+    let small = site.scan_ok();
+    let before = site.findings(&[]);
+    let out = scan_bulk(&site).output().unwrap();
+    assert_exit(&out, 0);
+    let bulk = json(&out);
+    // The same result either way.
+    assert_eq!(bulk["result_digest"], small["result_digest"]);
+    assert_eq!(bulk["counts"], small["counts"]);
+    assert_eq!(site.findings(&[]), before);
+    // mv_artifact_risk shows the bulk scan's counts (from scan_artifact, written by the scan).
+    let risk = site
+        .db
+        .client()
+        .query_one(
+            "SELECT scan_id::text, affected, under_investigation, resolved FROM mv_artifact_risk
+             WHERE artifact_purl = $1",
+            &[&VEX_APP],
+        )
+        .unwrap();
+    let counts = &bulk["counts"];
+    assert_eq!(risk.get::<_, String>(0), bulk["scan_id"].as_str().unwrap());
+    assert_eq!(
+        (
+            risk.get::<_, i64>(1),
+            risk.get::<_, i64>(2),
+            risk.get::<_, i64>(3)
+        ),
+        (
+            counts["affected"].as_i64().unwrap(),
+            counts["under_investigation"].as_i64().unwrap(),
+            counts["not_affected"].as_i64().unwrap() + counts["fixed"].as_i64().unwrap()
+        )
+    );
+
+    // The findings live in the scan's own partition, two levels under `finding`, and its three
+    // indexes are partitions of `finding`'s.
+    let scan_id = uuid::Uuid::parse_str(bulk["scan_id"].as_str().unwrap()).unwrap();
+    let table = stella_bundle::scan::bulk_partition_name(scan_id);
+    let mut c = site.db.client();
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM finding WHERE scan_id = $1 AND bulk",
+            &[&scan_id],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, bulk["counts"]["findings"].as_i64().unwrap());
+    assert!(n > 0);
+    let own: i64 = c
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(own, n);
+    let parent: String = c
+        .query_one(
+            "SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = $1::text::regclass",
+            &[&table],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(parent, "finding_bulk");
+    let index_parents: Vec<String> = c
+        .query(
+            "SELECT p.inhparent::regclass::text FROM pg_index i
+             JOIN pg_inherits p ON p.inhrelid = i.indexrelid
+             WHERE i.indrelid = $1::text::regclass ORDER BY 1",
+            &[&table],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        index_parents,
+        [
+            "finding_bulk_pkey",
+            "finding_bulk_tenant_id_advisory_id_idx",
+            "finding_bulk_tenant_id_component_purl_idx"
+        ]
+    );
+    // The earlier, row-by-row scan stayed in finding_small.
+    let small_id = uuid::Uuid::parse_str(small["scan_id"].as_str().unwrap()).unwrap();
+    let n_small: i64 = c
+        .query_one(
+            "SELECT count(*) FROM finding_small WHERE scan_id = $1",
+            &[&small_id],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n_small, n);
+    // The schema rules hold with the new partition (class, tenant-leading indexes, ...).
+    let lint = stella_db(&site.db, &["db", "lint", "--json"]);
+    assert_exit(&lint, 0);
+    assert_eq!(json(&lint)["violations"], json!([]));
+
+    // A large scan killed while it waits to attach its partition leaves nothing: no partition,
+    // no scan_run, no findings, no row anywhere.
+    let relations = bulk_relations(&mut c);
+    let counts = table_counts(&mut c);
+    let mut holder = site.db.client();
+    let mut tx = holder.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE finding_bulk IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let mut child = scan_bulk(&site)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let waiting = || -> Option<i32> {
+        site.db
+            .client()
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity
+                 WHERE wait_event_type = 'Lock' AND query LIKE '%ATTACH PARTITION%'",
+                &[],
+            )
+            .unwrap()
+            .map(|r| r.get(0))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let pid = loop {
+        if let Some(pid) = waiting() {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scan never reached ATTACH"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    tx.rollback().unwrap();
+    // The orphaned backend notices its client is gone once it has the lock, and rolls back.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while site
+        .db
+        .client()
+        .query_opt("SELECT 1 FROM pg_stat_activity WHERE pid = $1", &[&pid])
+        .unwrap()
+        .is_some()
+    {
+        assert!(std::time::Instant::now() < deadline, "backend {pid} stays");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut c = site.db.client();
+    assert_eq!(bulk_relations(&mut c), relations);
+    assert_eq!(table_counts(&mut c), counts);
 }
