@@ -5,8 +5,9 @@
 
 writes DIR/sbom/app-NNN.json (CycloneDX 1.4, COMPONENTS npm components each),
 DIR/feed/bNN/BENCH-NNNNNN.json (OSV, 10,000 records per folder: one feed bundle each), and the
-same rows as CSV for the raw-COPY floor: DIR/components.csv, DIR/advisories.csv,
-DIR/affected.csv. Seeded: the same arguments always give the same bytes.
+same rows as CSV for the raw-COPY floor: DIR/documents.csv (the sbom_document columns the
+import fills: SBOM number, content_hash, artifact_purl, doc, raw), DIR/components.csv,
+DIR/advisories.csv, DIR/affected.csv. Seeded: the same arguments always give the same bytes.
 """
 import csv
 import hashlib
@@ -22,8 +23,9 @@ def import_dataset(w, nsbom, ncomp, nadv):
     names = ["pkg-%05d" % i for i in range(20000)]
     os.makedirs(os.path.join(w, "sbom"), exist_ok=True)
     os.makedirs(os.path.join(w, "feed"), exist_ok=True)
-    with open(os.path.join(w, "components.csv"), "w", newline="") as cf:
-        cw = csv.writer(cf)
+    with open(os.path.join(w, "components.csv"), "w", newline="") as cf, \
+            open(os.path.join(w, "documents.csv"), "w", newline="") as df:
+        cw, dw = csv.writer(cf), csv.writer(df)
         for s in range(nsbom):
             comps = []
             for c in range(ncomp):
@@ -37,8 +39,12 @@ def import_dataset(w, nsbom, ncomp, nadv):
                    "metadata": {"component": {"type": "application", "name": "app-%d" % s, "version": "1.0.0",
                                               "purl": "pkg:npm/app-%d@1.0.0" % s}},
                    "components": comps}
+            raw = json.dumps(doc)
             with open(os.path.join(w, "sbom", "app-%03d.json" % s), "w") as f:
-                json.dump(doc, f)
+                f.write(raw)
+            # raw in bytea's escape format (a backslash doubled; the JSON has none today).
+            dw.writerow([s, "\\x" + hashlib.sha256(raw.encode()).hexdigest(),
+                         doc["metadata"]["component"]["purl"], raw, raw.replace("\\", "\\\\")])
     per = 10000
     with open(os.path.join(w, "advisories.csv"), "w", newline="") as af, \
             open(os.path.join(w, "affected.csv"), "w", newline="") as ff:

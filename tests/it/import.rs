@@ -928,3 +928,106 @@ fn tables_loaded_without_trigger_checks_carry_no_triggers() {
          (they would not fire for imports): {found:?}"
     );
 }
+
+/// Another importer has inserted one of the bundle's documents and not committed yet: the import
+/// waits on that document's unique key, and when the other one commits it must neither fail nor
+/// store the document twice, and must write the child rows of every other document. Unlike the
+/// timing-dependent concurrent tests above, this one always reaches the wait (it fails an import
+/// that lets a unique violation through, e.g. a `COPY` straight into `advisory` without a
+/// fallback; tried and measured in the commit history).
+#[test]
+fn document_committed_by_another_importer_mid_batch_is_skipped() {
+    let db = fresh_db();
+    let key = test_key(1);
+    let seed = make_bundle(
+        &key,
+        "feed",
+        "seed",
+        &as_refs(&generated_feed(1)),
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    assert_exit(&import(&db, &key, &seed), 0);
+    let files = rustsec();
+    let bundle = make_bundle(
+        &key,
+        "feed",
+        "rustsec",
+        &as_refs(&files),
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    let mut other = db.client();
+    let mut tx = other.transaction().unwrap();
+    tx.execute(
+        "WITH a AS (
+           INSERT INTO advisory (tenant_id, content_hash, advisory_id, modified, doc, raw, raw_format, first_import_id)
+           SELECT tenant_id, sha256($1), d ->> 'id', (d ->> 'modified')::timestamptz, d, $1, 'json', 0
+           FROM tenant, CAST(convert_from($1, 'UTF8') AS jsonb) AS d
+           RETURNING tenant_id, id, advisory_id, modified, content_hash)
+         INSERT INTO advisory_current (tenant_id, advisory_id, advisory_pk, modified, content_hash, withdrawn)
+         SELECT tenant_id, advisory_id, id, modified, content_hash, false FROM a",
+        &[&files[0].1],
+    )
+    .unwrap();
+    let (url, pubf, b) = (db.url.clone(), key.pub_file.clone(), bundle.clone());
+    let importer = std::thread::spawn(move || {
+        stella(&[
+            "--database-url",
+            &url,
+            "import",
+            "--json",
+            "--trust",
+            pubf.to_str().unwrap(),
+            b.to_str().unwrap(),
+        ])
+    });
+    let mut c = db.client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while count(
+        &mut c,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+         AND application_name = 'stella-bundle' AND wait_event = 'transactionid'",
+    ) == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import never waited on the uncommitted document"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    tx.commit().unwrap();
+    let out = importer.join().unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(first(&out)["status"], "imported");
+    assert_eq!(first(&out)["documents"]["existing"], 1);
+    assert_eq!(
+        first(&out)["documents"]["new"].as_i64().unwrap(),
+        files.len() as i64 - 1
+    );
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM advisory"),
+        files.len() as i64 + 1
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM bundle_document d JOIN bundle_import i USING (tenant_id, import_id)
+             WHERE i.source = 'rustsec'"
+        ),
+        files.len() as i64
+    );
+    // Every other record's affected packages were written, once.
+    let serial = fresh_db();
+    assert_exit(&import(&serial, &key, &bundle), 0);
+    let affected = "SELECT count(*) FROM advisory_affected a JOIN advisory d ON d.tenant_id = a.tenant_id AND d.id = a.advisory_pk
+                    WHERE d.advisory_id NOT LIKE 'GEN-%' AND d.content_hash <> sha256($1)";
+    let expected: i64 = serial
+        .client()
+        .query_one(affected, &[&files[0].1])
+        .unwrap()
+        .get(0);
+    assert!(expected > 0);
+    let got: i64 = c.query_one(affected, &[&files[0].1]).unwrap().get(0);
+    assert_eq!(got, expected);
+}
