@@ -5,8 +5,15 @@
 use postgres::types::ToSql;
 use uuid::Uuid;
 
+/// What sample parameters may draw on: the tenant, and scans that exist (each artifact's latest,
+/// else the newest finished ones), so a plan is checked against scans the statistics know.
+pub struct SampleContext {
+    pub tenant: Uuid,
+    pub scans: Vec<Uuid>,
+}
+
 /// Parameters for EXPLAIN: sample values of the right types.
-pub type SampleParams = fn(Uuid) -> Vec<Box<dyn ToSql + Sync>>;
+pub type SampleParams = fn(&SampleContext) -> Vec<Box<dyn ToSql + Sync>>;
 
 /// A query on a hot path and the indexes allowed to serve it.
 pub struct HotQuery {
@@ -29,7 +36,7 @@ pub const IMPORT_BY_SHA256: HotQuery = HotQuery {
     table: "bundle_import",
     key: &["tenant_id", "bundle_sha256"],
     indexes: &["ux_bundle_import_sha"],
-    sample: |t| vec![Box::new(t), Box::new(vec![0u8; 32])],
+    sample: |c| vec![Box::new(c.tenant), Box::new(vec![0u8; 32])],
 };
 
 pub const ACTIVE_BUNDLE_OF_SOURCE: HotQuery = HotQuery {
@@ -41,7 +48,7 @@ pub const ACTIVE_BUNDLE_OF_SOURCE: HotQuery = HotQuery {
     table: "bundle_import",
     key: &["tenant_id", "kind", "source"],
     indexes: &["ix_bundle_import_source"],
-    sample: |t| vec![Box::new(t), Box::new("feed"), Box::new("osv-pypi")],
+    sample: |c| vec![Box::new(c.tenant), Box::new("feed"), Box::new("osv-pypi")],
 };
 
 pub const LATEST_SBOM_OF_ARTIFACT: HotQuery = HotQuery {
@@ -52,7 +59,7 @@ pub const LATEST_SBOM_OF_ARTIFACT: HotQuery = HotQuery {
     table: "sbom_document",
     key: &["tenant_id", "artifact_purl"],
     indexes: &["ix_sbom_latest"],
-    sample: |t| vec![Box::new(t), Box::new("pkg:npm/app@1.0.0")],
+    sample: |c| vec![Box::new(c.tenant), Box::new("pkg:npm/app@1.0.0")],
 };
 
 pub const COMPONENT_SEARCH: HotQuery = HotQuery {
@@ -62,7 +69,7 @@ pub const COMPONENT_SEARCH: HotQuery = HotQuery {
     table: "sbom_component",
     key: &["tenant_id", "package_purl"],
     indexes: &["ix_component_package"],
-    sample: |t| vec![Box::new(t), Box::new("pkg:npm/lodash")],
+    sample: |c| vec![Box::new(c.tenant), Box::new("pkg:npm/lodash")],
 };
 
 pub const ADVISORIES_FOR_PACKAGE: HotQuery = HotQuery {
@@ -75,7 +82,7 @@ pub const ADVISORIES_FOR_PACKAGE: HotQuery = HotQuery {
     table: "advisory_affected",
     key: &["tenant_id", "ecosystem_base", "package_name"],
     indexes: &["ix_advisory_affected_match"],
-    sample: |t| vec![Box::new(t), Box::new("PyPI"), Box::new("django")],
+    sample: |c| vec![Box::new(c.tenant), Box::new("PyPI"), Box::new("django")],
 };
 
 pub const VEX_FOR_VULNERABILITY: HotQuery = HotQuery {
@@ -86,17 +93,39 @@ pub const VEX_FOR_VULNERABILITY: HotQuery = HotQuery {
     table: "vex_statement",
     key: &["tenant_id", "vulnerability_id"],
     indexes: &["ix_vex_statement_vuln"],
-    sample: |t| vec![Box::new(t), Box::new(vec!["CVE-2024-0001".to_string()])],
+    sample: |c| vec![Box::new(c.tenant), Box::new(vec!["CVE-2024-0001".to_string()])],
 };
+
+pub const LATEST_SCAN_OF_ARTIFACT: HotQuery = HotQuery {
+    name: "latest_scan_of_artifact",
+    serves: "each artifact's latest finished scan (`findings` reads the findings of these scans)",
+    sql: "SELECT artifact_purl, scan_id, finished_at FROM mv_artifact_risk \
+          WHERE tenant_id = $1 AND artifact_purl = $2",
+    table: "mv_artifact_risk",
+    key: &["tenant_id", "artifact_purl"],
+    indexes: &["ux_mv_artifact_risk"],
+    sample: |c| vec![Box::new(c.tenant), Box::new("pkg:npm/app@1.0.0")],
+};
+
+// The finding queries below name the scans they read (each artifact's latest, from
+// LATEST_SCAN_OF_ARTIFACT): `finding_bulk` holds one partition per large scan, and naming the
+// scans lets the planner prune to theirs instead of planning and probing every partition.
 
 pub const ARTIFACTS_AFFECTED_BY_ADVISORY: HotQuery = HotQuery {
     name: "artifacts_affected_by_advisory",
-    serves: "which artifacts are affected by advisory X",
-    sql: "SELECT DISTINCT artifact_purl FROM finding WHERE tenant_id = $1 AND advisory_id = $2",
+    serves: "which artifacts are affected by advisory X (in the given scans)",
+    sql: "SELECT DISTINCT artifact_purl FROM finding \
+          WHERE tenant_id = $1 AND advisory_id = $2 AND scan_id = ANY($3)",
     table: "finding",
     key: &["tenant_id", "advisory_id"],
     indexes: &["ix_finding_advisory_id"],
-    sample: |t| vec![Box::new(t), Box::new("GHSA-xxxx-xxxx-xxxx")],
+    sample: |c| {
+        vec![
+            Box::new(c.tenant),
+            Box::new("GHSA-xxxx-xxxx-xxxx"),
+            Box::new(c.scans.clone()),
+        ]
+    },
 };
 
 pub const ADVISORIES_BY_ALIAS: HotQuery = HotQuery {
@@ -106,34 +135,46 @@ pub const ADVISORIES_BY_ALIAS: HotQuery = HotQuery {
     table: "advisory_alias",
     key: &["tenant_id", "alias"],
     indexes: &["advisory_alias_pkey"],
-    sample: |t| vec![Box::new(t), Box::new("CVE-2024-0001")],
+    sample: |c| vec![Box::new(c.tenant), Box::new("CVE-2024-0001")],
 };
 
 pub const FINDINGS_BY_ALIAS: HotQuery = HotQuery {
     name: "findings_by_alias",
-    serves: "findings of an advisory named by an alias (a CVE id of a GHSA record)",
+    serves: "findings of an advisory named by an alias (a CVE id of a GHSA record), in the given scans",
     // Aliases belong to the advisory: the alias resolves to advisory ids through the
     // advisory_alias projection (ADVISORIES_BY_ALIAS, a superset), their findings come from the
     // advisory-id index, and each finding's own aliases (as the scan recorded them) decide.
     sql:
         "SELECT f.scan_id, f.artifact_purl, f.component_purl, f.advisory_id FROM finding f \
-          WHERE f.tenant_id = $1 AND f.aliases @> ARRAY[$2::text] AND f.advisory_id IN ( \
+          WHERE f.tenant_id = $1 AND f.scan_id = ANY($3) AND f.aliases @> ARRAY[$2::text] AND f.advisory_id IN ( \
             SELECT aa.advisory_id FROM advisory_alias aa WHERE aa.tenant_id = $1 AND aa.alias = $2)",
     table: "finding",
     key: &["tenant_id", "advisory_id"],
     indexes: &["ix_finding_advisory_id"],
-    sample: |t| vec![Box::new(t), Box::new("CVE-2024-0001")],
+    sample: |c| {
+        vec![
+            Box::new(c.tenant),
+            Box::new("CVE-2024-0001"),
+            Box::new(c.scans.clone()),
+        ]
+    },
 };
 
 pub const FINDINGS_BY_COMPONENT: HotQuery = HotQuery {
     name: "findings_by_component",
-    serves: "findings of one component purl across artifacts",
+    serves: "findings of one component purl across artifacts (in the given scans)",
     sql: "SELECT scan_id, artifact_purl, advisory_id, status FROM finding \
-          WHERE tenant_id = $1 AND component_purl = $2",
+          WHERE tenant_id = $1 AND component_purl = $2 AND scan_id = ANY($3)",
     table: "finding",
     key: &["tenant_id", "component_purl"],
     indexes: &["ix_finding_component"],
-    sample: |t| vec![Box::new(t), Box::new("pkg:npm/lodash@4.17.20")],
+    sample: |c| {
+        vec![
+            Box::new(c.tenant),
+            Box::new("pkg:npm/lodash@4.17.20"),
+            Box::new(c.scans.clone()),
+        ]
+    },
 };
 
 pub const OPEN_FINDINGS_OF_ARTIFACT: HotQuery = HotQuery {
@@ -146,7 +187,7 @@ pub const OPEN_FINDINGS_OF_ARTIFACT: HotQuery = HotQuery {
     // (tenant_id, scan_id, artifact_purl) holds the artifact's findings of that scan together.
     key: &["tenant_id", "scan_id", "artifact_purl"],
     indexes: &["finding_pkey"],
-    sample: |t| vec![Box::new(t), Box::new("pkg:npm/app@1.0.0"), Box::new(Uuid::nil())],
+    sample: |c| vec![Box::new(c.tenant), Box::new("pkg:npm/app@1.0.0"), Box::new(Uuid::nil())],
 };
 
 pub const ADVISORY_SEARCH: HotQuery = HotQuery {
@@ -162,9 +203,9 @@ pub const ADVISORY_SEARCH: HotQuery = HotQuery {
     table: "advisory",
     key: &["tenant_id", "search"],
     indexes: &["ix_advisory_search"],
-    sample: |t| {
+    sample: |c| {
         vec![
-            Box::new(t),
+            Box::new(c.tenant),
             Box::new("openssl heap overflow"),
             Box::new(None::<String>),
             Box::new(50i64),
@@ -191,9 +232,9 @@ pub const CLAIM_JOB: HotQuery = HotQuery {
     table: "job_queue_state",
     key: &["tenant_id", "kind"],
     indexes: &["ix_job_ready"],
-    sample: |t| {
+    sample: |c| {
         vec![
-            Box::new(t),
+            Box::new(c.tenant),
             Box::new("scan"),
             Box::new("worker-1"),
             Box::new(30.0f64),
@@ -209,7 +250,13 @@ pub const EVENTS_SINCE: HotQuery = HotQuery {
     table: "event",
     key: &["tenant_id", "occurred_at"],
     indexes: &["event_pkey"],
-    sample: |t| vec![Box::new(t), Box::new(chrono::Utc::now()), Box::new(100i64)],
+    sample: |c| {
+        vec![
+            Box::new(c.tenant),
+            Box::new(chrono::Utc::now()),
+            Box::new(100i64),
+        ]
+    },
 };
 
 pub const EVENTS_OF_KIND_SINCE: HotQuery = HotQuery {
@@ -220,9 +267,9 @@ pub const EVENTS_OF_KIND_SINCE: HotQuery = HotQuery {
     table: "event",
     key: &["tenant_id", "kind"],
     indexes: &["ix_event_kind"],
-    sample: |t| {
+    sample: |c| {
         vec![
-            Box::new(t),
+            Box::new(c.tenant),
             Box::new("import"),
             Box::new(chrono::Utc::now()),
             Box::new(100i64),
@@ -238,6 +285,7 @@ pub const ALL: &[&HotQuery] = &[
     &COMPONENT_SEARCH,
     &ADVISORIES_FOR_PACKAGE,
     &VEX_FOR_VULNERABILITY,
+    &LATEST_SCAN_OF_ARTIFACT,
     &ARTIFACTS_AFFECTED_BY_ADVISORY,
     &ADVISORIES_BY_ALIAS,
     &FINDINGS_BY_ALIAS,

@@ -29,9 +29,10 @@ pub fn lint(client: &mut postgres::Client, tenant: Uuid) -> Result<LintReport, D
     check_matview_unique(client, &relations, &mut v)?;
     check_event_partitions(client, &relations, &mut v)?;
     check_invalid_indexes(client, &mut v)?;
+    let sample = sample_context(client, tenant)?;
     let mut plans = Vec::new();
     for q in hot_queries::ALL {
-        let used = check_plan(client, tenant, q, &mut v)?;
+        let used = check_plan(client, &sample, q, &mut v)?;
         plans.push(PlanCheck {
             query: q.name,
             serves: q.serves,
@@ -367,9 +368,32 @@ fn check_invalid_indexes(
 /// its table, is valid, and its leading key columns are the query's equality columns), and, once
 /// the table holds enough rows for plans to mean something (analyzed, >= 1000 rows), by EXPLAIN:
 /// the real plan must use one of those indexes.
-fn check_plan(
+/// The tenant's scans that sample parameters name: each artifact's latest (what `findings`
+/// reads), else the newest finished ones, else none (the nil id).
+fn sample_context(
     client: &mut postgres::Client,
     tenant: Uuid,
+) -> Result<hot_queries::SampleContext, DbError> {
+    let rows = client
+        .query(
+            "SELECT DISTINCT scan_id FROM mv_artifact_risk WHERE tenant_id = $1
+             UNION
+             (SELECT scan_id FROM scan_run WHERE tenant_id = $1 AND status = 'done'
+              AND NOT EXISTS (SELECT 1 FROM mv_artifact_risk WHERE tenant_id = $1)
+              ORDER BY finished_at DESC NULLS LAST LIMIT 16)",
+            &[&tenant],
+        )
+        .map_err(|e| DbError::query("reading sample scans", e))?;
+    let mut scans: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+    if scans.is_empty() {
+        scans.push(Uuid::nil());
+    }
+    Ok(hot_queries::SampleContext { tenant, scans })
+}
+
+fn check_plan(
+    client: &mut postgres::Client,
+    sample: &hot_queries::SampleContext,
     q: &HotQuery,
     v: &mut Vec<Violation>,
 ) -> Result<Option<Vec<String>>, DbError> {
@@ -415,7 +439,7 @@ fn check_plan(
         return Ok(None);
     }
     let mut tx = client.transaction().map_err(|e| DbError::query(&what, e))?;
-    let params = (q.sample)(tenant);
+    let params = (q.sample)(sample);
     let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
         params.iter().map(|b| b.as_ref()).collect();
     let row = tx

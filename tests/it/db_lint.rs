@@ -223,7 +223,7 @@ fn hot_query_plans_use_their_indexes_on_a_seeded_dataset() {
     let n: i64 = c
         .query(
             stella_bundle::db::hot_queries::FINDINGS_BY_ALIAS.sql,
-            &[&tenant.id, &"CVE-2024-7"],
+            &[&tenant.id, &"CVE-2024-7", &vec![uuid::Uuid::from_u128(1)]],
         )
         .unwrap()
         .len() as i64;
@@ -235,7 +235,7 @@ fn hot_query_plans_use_their_indexes_on_a_seeded_dataset() {
                 "EXPLAIN {}",
                 stella_bundle::db::hot_queries::ARTIFACTS_AFFECTED_BY_ADVISORY.sql
             ),
-            &[&tenant.id, &"GHSA-7"],
+            &[&tenant.id, &"GHSA-7", &vec![uuid::Uuid::from_u128(1)]],
         )
         .unwrap()
         .iter()

@@ -1833,6 +1833,31 @@ fn large_scans_store_findings_in_their_own_partition() {
         .unwrap()
         .get(0);
     assert_eq!(n_small, n);
+    // A query naming its scans plans only their partitions: the bulk scan's partition for the
+    // bulk scan, none of finding_bulk's for the row-by-row one.
+    let mut plan = |scan: uuid::Uuid| -> String {
+        c.query(
+            &format!(
+                "EXPLAIN {}",
+                stella_bundle::db::hot_queries::ARTIFACTS_AFFECTED_BY_ADVISORY.sql
+            ),
+            &[
+                &stella_bundle::db::Tenant::new("default").id,
+                &"GHSA-x",
+                &vec![scan],
+            ],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+    };
+    let bulk_plan = plan(scan_id);
+    assert!(bulk_plan.contains(&table), "{bulk_plan}");
+    let small_plan = plan(small_id);
+    assert!(!small_plan.contains("finding_scan_"), "{small_plan}");
+    assert!(small_plan.contains("finding_small"), "{small_plan}");
     // The schema rules hold with the new partition (class, tenant-leading indexes, ...).
     let lint = stella_db(&site.db, &["db", "lint", "--json"]);
     assert_exit(&lint, 0);
