@@ -33,6 +33,7 @@ pub fn worker(ctx: &Context, a: WorkerArgs) -> Result<Report, Error> {
             .manifest_dir
             .clone()
             .unwrap_or_else(|| ctx.home.root().join("manifests")),
+        target: Some(ctx.target.clone()),
         ..BuiltinSettings::default()
     });
     let mut config = WorkerConfig::new(ctx.tenant.id);

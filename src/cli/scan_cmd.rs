@@ -21,6 +21,7 @@ pub fn scan(
 ) -> Result<Report, Error> {
     let key = PrivateKey::load(key)?;
     let mut client = ctx.connect()?;
+    let connect_reader = || ctx.connect().ok();
     let req = ScanRequest {
         artifacts,
         key: &key,
@@ -28,6 +29,7 @@ pub fn scan(
         manifest_dir: None,
         no_wait,
         archive_wait: Duration::from_secs(archive_wait),
+        connect_reader: Some(&connect_reader),
     };
     let mut o = scan::run(&mut client, &ctx.tenant, &req)?;
     if let Some(w) = no_backup_before(ctx, &mut client, o.lsn.as_deref()) {

@@ -22,6 +22,8 @@ pub struct BuiltinSettings {
     pub scan_key: Option<std::path::PathBuf>,
     /// Where `scan` jobs write their manifests.
     pub manifest_dir: std::path::PathBuf,
+    /// The database, for the second connection a `scan` job reads advisories on.
+    pub target: Option<crate::db::DbTarget>,
 }
 
 impl Default for BuiltinSettings {
@@ -31,6 +33,7 @@ impl Default for BuiltinSettings {
             partitions_ahead: PARTITIONS_AHEAD,
             scan_key: None,
             manifest_dir: std::path::PathBuf::from("."),
+            target: None,
         }
     }
 }
@@ -49,6 +52,7 @@ pub fn registry(settings: &BuiltinSettings) -> Registry {
         ScanJob {
             key: settings.scan_key.clone(),
             manifest_dir: settings.manifest_dir.clone(),
+            target: settings.target.clone(),
         },
     );
     r
@@ -145,6 +149,8 @@ fn partitions(job: &Job, ctx: &mut JobContext<'_>, s: &BuiltinSettings) -> Resul
 pub struct ScanJob {
     pub key: Option<std::path::PathBuf>,
     pub manifest_dir: std::path::PathBuf,
+    /// The database, for a second connection (see `scan::ScanRequest::connect_reader`).
+    pub target: Option<crate::db::DbTarget>,
 }
 
 impl super::registry::JobHandler for ScanJob {
@@ -181,6 +187,7 @@ impl super::registry::JobHandler for ScanJob {
                 self.manifest_dir.display()
             ))
         })?;
+        let connect_reader = || self.target.as_ref().and_then(|t| t.connect().ok());
         let req = crate::scan::ScanRequest {
             artifacts: &artifacts,
             key: &key,
@@ -188,6 +195,7 @@ impl super::registry::JobHandler for ScanJob {
             manifest_dir: Some(self.manifest_dir.clone()),
             no_wait: false,
             archive_wait: Duration::from_secs(60),
+            connect_reader: Some(&connect_reader),
         };
         match crate::scan::run(ctx.client, &tenant, &req) {
             Ok(o) => {

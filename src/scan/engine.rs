@@ -212,7 +212,7 @@ pub fn find(
     tenant: Uuid,
     sboms: &[ScannedSbom],
 ) -> Result<Matches, DbError> {
-    let matched = match_components(client, tenant, sboms)?;
+    let matched = match_components(client, None, tenant, sboms)?;
     match matched.assemble(|_, _| Ok::<(), std::convert::Infallible>(())) {
         Ok(m) => Ok(m),
         Err(never) => match never {},
@@ -247,8 +247,13 @@ impl Matched<'_> {
 
 /// Read the scanned components and the advisories and VEX statements about them, and match
 /// them (the reading half of [`find`]).
+///
+/// `reader`, when given, is a second connection already inside this transaction's snapshot
+/// (`SET TRANSACTION SNAPSHOT`): the affected entries are read on it while the components
+/// stream in on `client`.
 pub fn match_components<'a>(
     client: &mut impl GenericClient,
+    reader: Option<&mut postgres::Client>,
     tenant: Uuid,
     sboms: &'a [ScannedSbom],
 ) -> Result<Matched<'a>, DbError> {
@@ -267,40 +272,80 @@ pub fn match_components<'a>(
             (s.sbom_id, rank as u32)
         })
         .collect();
-    let mut counts = Counts {
+    let counts = Counts {
         artifacts: sboms.len() as u64,
         ..Counts::default()
     };
 
-    // Each affected entry is read and prepared once (events parsed and sorted), however many
-    // components name its package.
-    let mut entries: Vec<AffectedEntry> = Vec::new();
-    let mut index: EntryIndex = HashMap::new();
-    for r in client
-        .query(AFFECTED_ENTRIES_SQL, &[&tenant, &ids])
-        .map_err(q("reading the advisories of the scanned packages"))?
-    {
-        let eco = Ecosystem::from_osv(r.get::<_, &str>(3));
-        let ranges: Vec<Range> = serde_json::from_str(r.get::<_, &str>(6)).unwrap_or_default();
-        let versions: Vec<String> = r.get(7);
-        let prepared = PreparedAffected::new(&eco, &ranges, &versions);
-        index
-            .entry(r.get(4))
-            .or_default()
-            .entry(r.get(5))
-            .or_default()
-            .push(entries.len() as u32);
-        let mut aliases: Vec<String> = r.get(1);
-        aliases.sort_unstable();
-        aliases.dedup();
-        entries.push(AffectedEntry {
-            advisory_id: r.get(0),
-            aliases,
-            severity: r.get(2),
-            eco,
-            prepared,
+    // The affected entries naming a scanned package, and the components themselves. With a
+    // reader (a second connection in this transaction's snapshot), the entries query runs on it
+    // while the components stream in here; rows that arrive before the entries are buffered.
+    let params: [&(dyn postgres::types::ToSql + Sync); 2] = [&tenant, &ids];
+    let mut eval = ComponentMatcher {
+        artifact_rank,
+        counts,
+        hits: Vec::new(),
+        purls: Vec::new(),
+        unparseable: BTreeSet::new(),
+        parsed_versions: HashMap::new(),
+        comp_ecos: HashMap::new(),
+    };
+    let ids_ref = &ids;
+    let entries = std::thread::scope(|scope| -> Result<_, DbError> {
+        let mut pending = reader.map(|reader| {
+            scope.spawn(move || {
+                reader
+                    .query(AFFECTED_ENTRIES_SQL, &[&tenant, ids_ref])
+                    .map_err(q("reading the advisories of the scanned packages"))
+            })
         });
-    }
+        let mut prepared = match pending {
+            Some(_) => None,
+            None => Some(prepare_entries(
+                &client
+                    .query(AFFECTED_ENTRIES_SQL, &[&tenant, &ids])
+                    .map_err(q("reading the advisories of the scanned packages"))?,
+            )),
+        };
+        let mut buffered: Vec<postgres::Row> = Vec::new();
+        let mut rows = client
+            .query_raw(COMPONENTS_SQL, params)
+            .map_err(q("matching components to advisories"))?;
+        while let Some(r) = rows
+            .next()
+            .map_err(q("matching components to advisories"))?
+        {
+            if prepared.is_none() && pending.as_ref().is_some_and(|h| h.is_finished()) {
+                prepared = Some(join_entries(pending.take())?);
+            }
+            match &prepared {
+                Some((entries, index)) => {
+                    for b in buffered.drain(..) {
+                        eval.component(&b, entries, index);
+                    }
+                    eval.component(&r, entries, index);
+                }
+                None => buffered.push(r),
+            }
+        }
+        drop(rows);
+        let (entries, index) = match prepared {
+            Some(p) => p,
+            None => join_entries(pending.take())?,
+        };
+        for b in buffered.drain(..) {
+            eval.component(&b, &entries, &index);
+        }
+        Ok(entries)
+    })?;
+    let ComponentMatcher {
+        mut counts,
+        mut hits,
+        purls,
+        unparseable,
+        parsed_versions,
+        ..
+    } = eval;
     // Advisory ids in canonical order: findings sort by this rank last.
     let mut advisory_ids: Vec<&str> = entries.iter().map(|e| e.advisory_id.as_str()).collect();
     advisory_ids.sort_unstable();
@@ -313,89 +358,6 @@ pub fn match_components<'a>(
                 .unwrap_or_default() as u32
         })
         .collect();
-
-    // Streamed: a fleet's components do not all fit in memory at once. Each distinct version
-    // string is parsed once (per ordering scheme) however many components carry it.
-    let params: [&(dyn postgres::types::ToSql + Sync); 2] = [&tenant, &ids];
-    let mut rows = client
-        .query_raw(COMPONENTS_SQL, params)
-        .map_err(q("matching components to advisories"))?;
-    let mut hits: Vec<Hit> = Vec::new();
-    let mut purls: Vec<String> = Vec::new();
-    // Components whose version could not be ordered: counted once each, whatever the number of
-    // advisories naming their package.
-    let mut unparseable: BTreeSet<(i64, String)> = BTreeSet::new();
-    let mut parsed_versions: HashMap<String, CandidateVersion> = HashMap::new();
-    let mut comp_ecos: HashMap<String, Ecosystem> = HashMap::new();
-    while let Some(r) = rows
-        .next()
-        .map_err(q("matching components to advisories"))?
-    {
-        let sbom_id: i64 = r.get(0);
-        let purl: Option<&str> = r.get(1);
-        let version: Option<&str> = r.get(2);
-        let comp_eco_name: Option<&str> = r.get(3);
-        counts.components += 1;
-        if purl.is_none() {
-            counts.components_without_purl += 1;
-        }
-        if comp_eco_name.is_some_and(|e| e.starts_with("purl:")) {
-            counts.components_unknown_ecosystem += 1;
-        }
-        if purl.is_some() && version.is_none() {
-            counts.components_without_version += 1;
-        }
-        let (Some(purl), Some(version), Some(comp_eco_name), Some(package_name)) =
-            (purl, version, comp_eco_name, r.get::<_, Option<&str>>(4))
-        else {
-            continue;
-        };
-        let eco_base = comp_eco_name.split(':').next().unwrap_or_default();
-        let Some(candidates) = index.get(eco_base).and_then(|m| m.get(package_name)) else {
-            continue;
-        };
-        counts.candidates += candidates.len() as u64;
-        if !comp_ecos.contains_key(comp_eco_name) {
-            comp_ecos.insert(
-                comp_eco_name.to_string(),
-                Ecosystem::from_osv(comp_eco_name),
-            );
-        }
-        let Some(comp_eco) = comp_ecos.get(comp_eco_name) else {
-            continue;
-        };
-        if !parsed_versions.contains_key(version) {
-            parsed_versions.insert(version.to_string(), CandidateVersion::new(version));
-        }
-        let Some(cv) = parsed_versions.get(version) else {
-            continue;
-        };
-        let artifact = artifact_rank.get(&sbom_id).copied().unwrap_or_default();
-        let mut unparseable_here = false;
-        let first_hit = hits.len();
-        for &e in candidates {
-            let entry = &entries[e as usize];
-            if !comp_eco.matches_advisory(&entry.eco) {
-                continue;
-            }
-            match entry.prepared.is_affected(cv) {
-                Ok(true) => hits.push(Hit {
-                    artifact,
-                    purl: purls.len() as u32,
-                    entry: e,
-                }),
-                Ok(false) => {}
-                Err(_) => unparseable_here = true,
-            }
-        }
-        if hits.len() > first_hit {
-            purls.push(purl.to_string());
-        }
-        if unparseable_here {
-            unparseable.insert((sbom_id, purl.to_string()));
-        }
-    }
-    drop(rows);
     // Canonical order: (artifact, component, advisory id), each compared as bytes. The matched
     // purls are ranked once (equal purls share a rank), so the hits sort on integers; the entry
     // breaks ties, so the order does not depend on the sort.
@@ -499,6 +461,141 @@ pub fn match_components<'a>(
         stmts,
         counts,
     })
+}
+
+/// The scanned components' matching state: each component row is counted, and matched against
+/// the affected entries of its package.
+struct ComponentMatcher {
+    artifact_rank: HashMap<i64, u32>,
+    counts: Counts,
+    hits: Vec<Hit>,
+    purls: Vec<String>,
+    /// Components whose version could not be ordered: counted once each, whatever the number of
+    /// advisories naming their package.
+    unparseable: BTreeSet<(i64, String)>,
+    /// Each distinct version string parsed once (per ordering scheme).
+    parsed_versions: HashMap<String, CandidateVersion>,
+    comp_ecos: HashMap<String, Ecosystem>,
+}
+
+impl ComponentMatcher {
+    fn component(&mut self, r: &postgres::Row, entries: &[AffectedEntry], index: &EntryIndex) {
+        let counts = &mut self.counts;
+        let sbom_id: i64 = r.get(0);
+        let purl: Option<&str> = r.get(1);
+        let version: Option<&str> = r.get(2);
+        let comp_eco_name: Option<&str> = r.get(3);
+        counts.components += 1;
+        if purl.is_none() {
+            counts.components_without_purl += 1;
+        }
+        if comp_eco_name.is_some_and(|e| e.starts_with("purl:")) {
+            counts.components_unknown_ecosystem += 1;
+        }
+        if purl.is_some() && version.is_none() {
+            counts.components_without_version += 1;
+        }
+        let (Some(purl), Some(version), Some(comp_eco_name), Some(package_name)) =
+            (purl, version, comp_eco_name, r.get::<_, Option<&str>>(4))
+        else {
+            return;
+        };
+        let eco_base = comp_eco_name.split(':').next().unwrap_or_default();
+        let Some(candidates) = index.get(eco_base).and_then(|m| m.get(package_name)) else {
+            return;
+        };
+        counts.candidates += candidates.len() as u64;
+        if !self.comp_ecos.contains_key(comp_eco_name) {
+            self.comp_ecos.insert(
+                comp_eco_name.to_string(),
+                Ecosystem::from_osv(comp_eco_name),
+            );
+        }
+        let Some(comp_eco) = self.comp_ecos.get(comp_eco_name) else {
+            return;
+        };
+        if !self.parsed_versions.contains_key(version) {
+            self.parsed_versions
+                .insert(version.to_string(), CandidateVersion::new(version));
+        }
+        let Some(cv) = self.parsed_versions.get(version) else {
+            return;
+        };
+        let artifact = self
+            .artifact_rank
+            .get(&sbom_id)
+            .copied()
+            .unwrap_or_default();
+        let mut unparseable_here = false;
+        let first_hit = self.hits.len();
+        for &e in candidates {
+            let entry = &entries[e as usize];
+            if !comp_eco.matches_advisory(&entry.eco) {
+                continue;
+            }
+            match entry.prepared.is_affected(cv) {
+                Ok(true) => self.hits.push(Hit {
+                    artifact,
+                    purl: self.purls.len() as u32,
+                    entry: e,
+                }),
+                Ok(false) => {}
+                Err(_) => unparseable_here = true,
+            }
+        }
+        if self.hits.len() > first_hit {
+            self.purls.push(purl.to_string());
+        }
+        if unparseable_here {
+            self.unparseable.insert((sbom_id, purl.to_string()));
+        }
+    }
+}
+
+/// The affected entries read, each prepared once (events parsed and sorted) however many
+/// components name its package, and indexed by (ecosystem base, package name).
+fn prepare_entries(rows: &[postgres::Row]) -> (Vec<AffectedEntry>, EntryIndex) {
+    let mut entries: Vec<AffectedEntry> = Vec::with_capacity(rows.len());
+    let mut index: EntryIndex = HashMap::new();
+    for r in rows {
+        let eco = Ecosystem::from_osv(r.get::<_, &str>(3));
+        let ranges: Vec<Range> = serde_json::from_str(r.get::<_, &str>(6)).unwrap_or_default();
+        let versions: Vec<String> = r.get(7);
+        let prepared = PreparedAffected::new(&eco, &ranges, &versions);
+        index
+            .entry(r.get(4))
+            .or_default()
+            .entry(r.get(5))
+            .or_default()
+            .push(entries.len() as u32);
+        let mut aliases: Vec<String> = r.get(1);
+        aliases.sort_unstable();
+        aliases.dedup();
+        entries.push(AffectedEntry {
+            advisory_id: r.get(0),
+            aliases,
+            severity: r.get(2),
+            eco,
+            prepared,
+        });
+    }
+    (entries, index)
+}
+
+/// The reader thread's entries, prepared.
+fn join_entries(
+    pending: Option<std::thread::ScopedJoinHandle<'_, Result<Vec<postgres::Row>, DbError>>>,
+) -> Result<(Vec<AffectedEntry>, EntryIndex), DbError> {
+    let rows = match pending.map(|h| h.join()) {
+        Some(Ok(rows)) => rows?,
+        Some(Err(_)) | None => {
+            return Err(DbError::Query {
+                what: "reading the advisories of the scanned packages".into(),
+                reason: "the reader thread stopped unexpectedly".into(),
+            })
+        }
+    };
+    Ok(prepare_entries(&rows))
 }
 
 impl Matched<'_> {

@@ -46,6 +46,9 @@ pub struct ScanRequest<'a> {
     pub no_wait: bool,
     /// How long to wait for the archiver to archive the restore point's segment.
     pub archive_wait: Duration,
+    /// Opens a second connection to the same database, or None: with it, the scan reads the
+    /// advisories on it (in the scan transaction's snapshot) while the components stream in.
+    pub connect_reader: Option<&'a dyn Fn() -> Option<postgres::Client>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -214,6 +217,7 @@ fn scan_locked(
     warnings: &mut Vec<String>,
 ) -> Result<ScanOutcome, ScanError> {
     let mut phases = Phases(Instant::now());
+    let reader = req.connect_reader.and_then(|connect| connect());
     let mut tx = client
         .transaction()
         .map_err(q("starting the scan transaction"))?;
@@ -223,7 +227,27 @@ fn scan_locked(
     // Re-resolve under the lock: the SBOMs read are the ones in force at the restore point.
     let sboms = latest_sboms(&mut tx, tenant, req.artifacts)?;
     phases.mark("lock and resolve");
-    let matched = engine::match_components(&mut tx, tenant.id, &sboms)?;
+    // The reader sees exactly this transaction's snapshot, taken with the inputs locked.
+    let mut reader = match reader {
+        Some(mut r) => {
+            let snapshot: String = tx
+                .query_one("SELECT pg_export_snapshot()", &[])
+                .map_err(q("exporting the scan's snapshot"))?
+                .get(0);
+            match r.batch_execute(&format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot}'"
+            )) {
+                Ok(()) => Some(r),
+                Err(e) => {
+                    tracing::debug!("scan: second connection not used: {e}");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let matched = engine::match_components(&mut tx, reader.as_mut(), tenant.id, &sboms)?;
+    drop(reader);
     phases.mark("match");
     let feeds = feed_inputs(&mut tx, tenant, started)?;
     let policy = crate::bundle::statement::canonical_json(&engine::policy_json());
