@@ -871,8 +871,8 @@ Command: \`scripts/bench.sh scan\` (BENCH_SBOMS=$sboms BENCH_COMPONENTS=$per BEN
 | \`stella-bundle scan\` (whole command, warm) | ${scan_s}s |
 | whole scan / join floor | ${ratio}x |
 | of which: reading and matching (join, range evaluation) | ${p_match}s ($(python3 -c "print('%.1f' % ($p_match / $floor))")x the join floor) |
-| of which: assembling the findings (VEX) while the server stores them (binary COPY) | ${p_store}s |
-| of which: indexing a large scan's partition and attaching it (digest hashed meanwhile) | ${p_index}s |
+| of which: assembling the findings (VEX) and hashing the result digest while the server stores them (binary COPY) | ${p_store}s |
+| of which: indexing a large scan's partition and attaching it | ${p_index}s |
 | storage floor, bulk: the same findings by bare \`INSERT ... SELECT\` into a bare table, then its 3 indexes built | ${bulk_floor}s |
 | storage floor, row by row: the same findings by bare \`INSERT ... SELECT\` into \`finding\` (as scans below the bulk threshold) | ${store_floor}s |
 | of which: \`REFRESH MATERIALIZED VIEW CONCURRENTLY mv_artifact_risk\` | ${p_mv}s |

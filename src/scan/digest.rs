@@ -49,7 +49,7 @@ struct CanonicalFinding<'a> {
     aliases: &'a [String],
     artifact_purl: &'a str,
     component_purl: &'a str,
-    justification: &'a Option<String>,
+    justification: Option<&'a str>,
     status: &'a str,
 }
 
@@ -66,30 +66,80 @@ impl std::io::Write for HashWriter<'_> {
     }
 }
 
+/// The result digest computed as the findings go by, in canonical order (what `scan` does while
+/// it streams them into the database).
+pub struct DigestWriter {
+    hash: Sha256,
+    n: usize,
+    /// Set if serializing failed (it cannot for strings); the digest is then unusable.
+    failed: bool,
+}
+
+impl Default for DigestWriter {
+    fn default() -> Self {
+        let mut hash = Sha256::new();
+        hash.update(b"[");
+        DigestWriter {
+            hash,
+            n: 0,
+            failed: false,
+        }
+    }
+}
+
+impl DigestWriter {
+    /// Add the next finding (callers give them in canonical order).
+    #[allow(clippy::too_many_arguments)]
+    pub fn push(
+        &mut self,
+        artifact_purl: &str,
+        component_purl: &str,
+        advisory_id: &str,
+        aliases: &[String],
+        status: &str,
+        justification: Option<&str>,
+    ) {
+        if self.n > 0 {
+            self.hash.update(b",");
+        }
+        self.n += 1;
+        let c = CanonicalFinding {
+            advisory_id,
+            aliases,
+            artifact_purl,
+            component_purl,
+            justification,
+            status,
+        };
+        if serde_json::to_writer(HashWriter(&mut self.hash), &c).is_err() {
+            self.failed = true;
+        }
+    }
+
+    /// Lowercase hex sha256, or None if a finding could not be serialized.
+    pub fn finish(mut self) -> Option<String> {
+        self.hash.update(b"]");
+        (!self.failed).then(|| hex::encode(self.hash.finalize()))
+    }
+}
+
 /// Lowercase hex sha256 of the canonical findings (equal to the sha256 of
 /// [`canonical_bytes`], streamed).
 pub fn result_digest(findings: &[Finding]) -> String {
-    let mut h = Sha256::new();
-    h.update(b"[");
-    for (i, f) in findings.iter().enumerate() {
-        if i > 0 {
-            h.update(b",");
-        }
-        let c = CanonicalFinding {
-            advisory_id: &f.advisory_id,
-            aliases: &f.aliases,
-            artifact_purl: &f.artifact_purl,
-            component_purl: &f.component_purl,
-            justification: &f.justification,
-            status: &f.status,
-        };
-        if serde_json::to_writer(HashWriter(&mut h), &c).is_err() {
-            // Serializing strings cannot fail; should it ever, fall back to the tree form.
-            return hex::encode(Sha256::digest(canonical_bytes(findings)));
-        }
+    let mut w = DigestWriter::default();
+    for f in findings {
+        w.push(
+            &f.artifact_purl,
+            &f.component_purl,
+            &f.advisory_id,
+            &f.aliases,
+            &f.status,
+            f.justification.as_deref(),
+        );
     }
-    h.update(b"]");
-    hex::encode(h.finalize())
+    // Serializing strings cannot fail; should it ever, fall back to the tree form.
+    w.finish()
+        .unwrap_or_else(|| hex::encode(Sha256::digest(canonical_bytes(findings))))
 }
 
 #[cfg(test)]

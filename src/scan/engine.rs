@@ -598,6 +598,41 @@ fn join_entries(
     Ok(prepare_entries(&rows))
 }
 
+/// One finding as the engine builds it, borrowing the engine's strings (no allocation per
+/// finding): what `scan` streams into its COPY and its digest.
+#[derive(Debug, Clone, Copy)]
+pub struct FindingRef<'m> {
+    pub artifact_purl: &'m str,
+    pub component_purl: &'m str,
+    pub advisory_id: &'m str,
+    /// Sorted and deduplicated.
+    pub aliases: &'m [String],
+    pub status: &'m str,
+    pub justification: Option<&'m str>,
+    pub severity: Option<&'m str>,
+}
+
+impl FindingRef<'_> {
+    pub fn to_finding(&self) -> Finding {
+        Finding {
+            artifact_purl: self.artifact_purl.to_string(),
+            component_purl: self.component_purl.to_string(),
+            advisory_id: self.advisory_id.to_string(),
+            aliases: self.aliases.to_vec(),
+            status: self.status.to_string(),
+            justification: self.justification.map(str::to_string),
+        }
+    }
+}
+
+/// What an assembly tells besides the findings themselves.
+#[derive(Debug, Clone)]
+pub struct Assembled {
+    pub counts: Counts,
+    /// Hex content hashes of the VEX documents whose statements decided a finding's status.
+    pub vex_used: BTreeSet<String>,
+}
+
 impl Matched<'_> {
     /// Apply VEX and build the findings in canonical order, handing each to `sink` (with its
     /// severity) as it is built; the assembling half of [`find`].
@@ -605,6 +640,33 @@ impl Matched<'_> {
         self,
         mut sink: impl FnMut(&Finding, &Option<String>) -> Result<(), E>,
     ) -> Result<Matches, E> {
+        let mut findings = Vec::with_capacity(self.len());
+        let mut severities = Vec::with_capacity(self.len());
+        let assembled = self.assemble_with(|f| {
+            let finding = f.to_finding();
+            let severity = f.severity.map(str::to_string);
+            sink(&finding, &severity)?;
+            findings.push(finding);
+            severities.push(severity);
+            Ok(())
+        })?;
+        debug_assert!(findings.windows(2).all(|w: &[Finding]| {
+            (&w[0].artifact_purl, &w[0].component_purl, &w[0].advisory_id)
+                < (&w[1].artifact_purl, &w[1].component_purl, &w[1].advisory_id)
+        }));
+        Ok(Matches {
+            findings,
+            severities,
+            counts: assembled.counts,
+            vex_used: assembled.vex_used,
+        })
+    }
+
+    /// Apply VEX and hand each finding, in canonical order, to `sink` as a borrowed view.
+    pub fn assemble_with<E>(
+        self,
+        mut sink: impl FnMut(&FindingRef<'_>) -> Result<(), E>,
+    ) -> Result<Assembled, E> {
         let Matched {
             started,
             artifacts,
@@ -615,10 +677,6 @@ impl Matched<'_> {
             stmts,
             mut counts,
         } = self;
-        let mut findings = Vec::with_capacity(groups.len());
-        // The groups follow (artifact, component, advisory) byte order: the canonical order, so
-        // `severities` stays aligned with `findings` (checked below).
-        let mut severities = Vec::with_capacity(groups.len());
         let mut vex_used = BTreeSet::new();
         // Statements by the ids they name, so a finding looks only at the statements about it.
         let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -629,34 +687,38 @@ impl Matched<'_> {
         }
         let mut artifact_keys: HashMap<String, PurlKey> = HashMap::new();
         let mut about: Vec<usize> = Vec::new();
+        let mut merged: Vec<String> = Vec::new();
+        let mut n: u64 = 0;
         for group in groups {
             let group = &hits[group];
             let first = &entries[group[0].entry as usize];
             let artifact = artifacts[group[0].artifact as usize];
             let component = purls[group[0].purl as usize].as_str();
-            let advisory_id = &first.advisory_id;
+            let advisory_id = first.advisory_id.as_str();
             // Sorted and deduplicated: the union of the matching entries' aliases (each entry's
             // list is already sorted and deduplicated).
-            let aliases: Vec<String> = if group.len() == 1 {
-                first.aliases.clone()
+            let aliases: &[String] = if group.len() == 1 {
+                &first.aliases
             } else {
-                let mut all: Vec<String> = group
-                    .iter()
-                    .flat_map(|h| entries[h.entry as usize].aliases.iter().cloned())
-                    .collect();
-                all.sort_unstable();
-                all.dedup();
-                all
+                merged.clear();
+                merged.extend(
+                    group
+                        .iter()
+                        .flat_map(|h| entries[h.entry as usize].aliases.iter().cloned()),
+                );
+                merged.sort_unstable();
+                merged.dedup();
+                &merged
             };
             let severity = group
                 .iter()
-                .find_map(|h| entries[h.entry as usize].severity.clone());
+                .find_map(|h| entries[h.entry as usize].severity.as_deref());
             about.clear();
             if !by_id.is_empty() {
                 about.extend(
                     std::iter::once(advisory_id)
-                        .chain(aliases.iter())
-                        .filter_map(|id| by_id.get(id.as_str()))
+                        .chain(aliases.iter().map(String::as_str))
+                        .filter_map(|id| by_id.get(id))
                         .flatten()
                         .copied(),
                 );
@@ -687,43 +749,33 @@ impl Matched<'_> {
             let (status, justification) = match winner {
                 Some(s) => {
                     vex_used.insert(s.vex_hash.clone());
-                    (s.status.clone(), s.justification.clone())
+                    (s.status.as_str(), s.justification.as_deref())
                 }
-                None => ("affected".to_string(), None),
+                None => ("affected", None),
             };
-            match status.as_str() {
+            match status {
                 "affected" => counts.affected += 1,
                 "not_affected" => counts.not_affected += 1,
                 "fixed" => counts.fixed += 1,
                 _ => counts.under_investigation += 1,
             }
-            let finding = Finding {
-                artifact_purl: artifact.to_string(),
-                component_purl: component.to_string(),
-                advisory_id: advisory_id.clone(),
+            sink(&FindingRef {
+                artifact_purl: artifact,
+                component_purl: component,
+                advisory_id,
                 aliases,
                 status,
                 justification,
-            };
-            sink(&finding, &severity)?;
-            severities.push(severity);
-            findings.push(finding);
+                severity,
+            })?;
+            n += 1;
         }
         tracing::debug!(
             "engine: VEX applied at {:.3}s",
             started.elapsed().as_secs_f64()
         );
-        debug_assert!(findings.windows(2).all(|w| {
-            (&w[0].artifact_purl, &w[0].component_purl, &w[0].advisory_id)
-                < (&w[1].artifact_purl, &w[1].component_purl, &w[1].advisory_id)
-        }));
-        counts.findings = findings.len() as u64;
-        Ok(Matches {
-            findings,
-            severities,
-            counts,
-            vex_used,
-        })
+        counts.findings = n;
+        Ok(Assembled { counts, vex_used })
     }
 }
 

@@ -270,31 +270,14 @@ fn scan_locked(
     // The findings are assembled (VEX applied) while the server stores them; then, on two
     // cores, the digest is hashed while a large scan's partition is indexed.
     let store = FindingStore::start(&mut tx, tenant, scan_id, matched.len())?;
-    let found = store.write_all(&mut tx, matched)?;
+    let stored = store.write_all(&mut tx, matched)?;
     phases.mark("evaluate and store findings");
     let finished = chrono::Utc::now();
-    let digest = std::thread::scope(|scope| {
-        let hashing = scope.spawn(|| digest::result_digest(&found.findings));
-        let indexed = store.finish(&mut tx);
-        let digest = hashing
-            .join()
-            .unwrap_or_else(|_| digest::result_digest(&found.findings));
-        indexed.map(|()| digest)
-    })?;
+    store.finish(&mut tx)?;
     phases.mark("index findings");
-    // Each artifact's counts (affected, under investigation, resolved), for mv_artifact_risk.
-    let mut per_artifact: std::collections::HashMap<&str, [i64; 3]> =
-        std::collections::HashMap::new();
-    for f in &found.findings {
-        let c = per_artifact.entry(f.artifact_purl.as_str()).or_default();
-        match f.status.as_str() {
-            "affected" => c[0] += 1,
-            "under_investigation" => c[1] += 1,
-            _ => c[2] += 1,
-        }
-    }
     for s in &sboms {
-        let [affected, investigating, resolved] = per_artifact
+        let [affected, investigating, resolved] = stored
+            .per_artifact
             .get(s.artifact_purl.as_str())
             .copied()
             .unwrap_or_default();
@@ -305,9 +288,13 @@ fn scan_locked(
         )
         .map_err(q("recording the scanned artifacts"))?;
     }
-    let eval = found.with_digest(digest);
+    let eval = Evaluated {
+        digest: stored.digest,
+        counts: stored.assembled.counts,
+        vex_used: stored.assembled.vex_used,
+    };
     let digest_bytes = hex::decode(&eval.digest).unwrap_or_default();
-    let counts_json = serde_json::to_value(&eval.matches.counts).unwrap_or_default();
+    let counts_json = serde_json::to_value(&eval.counts).unwrap_or_default();
     // The database point: a restore point while the inputs are still locked.
     let name = format!("stella-scan-{scan_id}");
     let point = tx
@@ -340,7 +327,7 @@ fn scan_locked(
     )
     .map_err(q("recording the restore point"))?;
     let details = serde_json::json!({
-        "digest": eval.digest, "counts": eval.matches.counts, "restore_point": name, "lsn": lsn,
+        "digest": eval.digest, "counts": eval.counts, "restore_point": name, "lsn": lsn,
         "artifacts": sboms.iter().map(|s| &s.artifact_purl).collect::<Vec<_>>(),
     });
     crate::events::record(
@@ -379,7 +366,6 @@ fn scan_locked(
                 })
                 .collect(),
             vex: eval
-                .matches
                 .vex_used
                 .iter()
                 .map(|h| VexInput {
@@ -396,7 +382,7 @@ fn scan_locked(
         },
         result: ResultSummary {
             digest: eval.digest.clone(),
-            counts: eval.matches.counts.clone(),
+            counts: eval.counts.clone(),
         },
     };
     let (bytes, statement) =
@@ -425,7 +411,7 @@ fn scan_locked(
         scan_id,
         manifest: path,
         result_digest: eval.digest,
-        counts: eval.matches.counts,
+        counts: eval.counts,
         restore_point: Some(name),
         lsn: Some(lsn),
         warnings: std::mem::take(warnings),
@@ -452,6 +438,22 @@ fn bulk_min_findings() -> usize {
 /// The name of a large scan's partition of `finding_bulk` (and the prefix of its indexes').
 pub fn bulk_partition_name(scan_id: Uuid) -> String {
     format!("finding_scan_{}", scan_id.simple())
+}
+
+/// What storing the findings gave besides the rows.
+struct Stored {
+    assembled: engine::Assembled,
+    /// The result digest (lowercase hex).
+    digest: String,
+    /// Each artifact's (affected, under investigation, resolved) counts.
+    per_artifact: std::collections::HashMap<String, [i64; 3]>,
+}
+
+/// The scan's result as the manifest and the outcome name it.
+struct Evaluated {
+    digest: String,
+    counts: Counts,
+    vex_used: std::collections::BTreeSet<String>,
 }
 
 /// Where a scan's findings go, chosen by their number before the first is written: `finding`
@@ -488,12 +490,14 @@ impl FindingStore {
         })
     }
 
-    /// Assemble the findings and stream each into one binary COPY as it is built.
+    /// Assemble the findings and stream each into one binary COPY as it is built, hashing the
+    /// result digest and counting each artifact's findings on the way (they come in canonical
+    /// order, so nothing is kept per finding).
     fn write_all(
         &self,
         tx: &mut postgres::Transaction<'_>,
         matched: engine::Matched<'_>,
-    ) -> Result<engine::Matches, ScanError> {
+    ) -> Result<Stored, ScanError> {
         let bulk = self.partition.is_some();
         let target = self.partition.as_deref().unwrap_or("finding");
         let sink = tx
@@ -514,8 +518,37 @@ impl FindingStore {
             Type::BOOL,
         ];
         let mut w = postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
-        let found = matched
-            .assemble(|f, severity| {
+        let mut digest = digest::DigestWriter::default();
+        let mut per_artifact: std::collections::HashMap<String, [i64; 3]> =
+            std::collections::HashMap::new();
+        let mut current: Option<(String, [i64; 3])> = None;
+        let mut flush = |c: Option<(String, [i64; 3])>| {
+            if let Some((a, n)) = c {
+                per_artifact.insert(a, n);
+            }
+        };
+        let assembled = matched
+            .assemble_with(|f| {
+                digest.push(
+                    f.artifact_purl,
+                    f.component_purl,
+                    f.advisory_id,
+                    f.aliases,
+                    f.status,
+                    f.justification,
+                );
+                // Findings come grouped by artifact (canonical order).
+                if current.as_ref().map_or(true, |(a, _)| a != f.artifact_purl) {
+                    flush(current.take());
+                    current = Some((f.artifact_purl.to_string(), [0; 3]));
+                }
+                if let Some((_, n)) = current.as_mut() {
+                    match f.status {
+                        "affected" => n[0] += 1,
+                        "under_investigation" => n[1] += 1,
+                        _ => n[2] += 1,
+                    }
+                }
                 w.write(&[
                     &self.tenant_id,
                     &self.scan_id,
@@ -525,13 +558,21 @@ impl FindingStore {
                     &f.aliases,
                     &f.status,
                     &f.justification,
-                    severity,
+                    &f.severity,
                     &bulk,
                 ])
             })
             .map_err(q("storing findings"))?;
         w.finish().map_err(q("storing findings"))?;
-        Ok(found)
+        flush(current.take());
+        let digest = digest.finish().ok_or_else(|| {
+            ScanError::Manifest("a finding could not be serialized for the result digest".into())
+        })?;
+        Ok(Stored {
+            assembled,
+            digest,
+            per_artifact,
+        })
     }
 
     /// A large scan's partition: the indexes of `finding`, each built by one sort, matched to
