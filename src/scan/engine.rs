@@ -179,6 +179,9 @@ const AFFECTED_ENTRIES_SQL: &str = "SELECT a.advisory_id, a.aliases, a.severity,
            SELECT split_part(sc.ecosystem, ':', 1), sc.package_name FROM sbom_component sc
            WHERE sc.tenant_id = $1 AND sc.sbom_id = ANY($2) AND sc.purl IS NOT NULL AND sc.version IS NOT NULL)";
 
+/// At most this many component rows wait in memory for the affected entries (about 30 MiB).
+const BUFFERED_ROWS: usize = 200_000;
+
 /// Every component of the scanned SBOMs (those without purl or version are only counted).
 const COMPONENTS_SQL: &str =
     "SELECT sbom_id, purl, version, ecosystem, package_name FROM sbom_component
@@ -315,7 +318,12 @@ pub fn match_components<'a>(
             .next()
             .map_err(q("matching components to advisories"))?
         {
-            if prepared.is_none() && pending.as_ref().is_some_and(|h| h.is_finished()) {
+            // Buffer while the entries are on their way, but never more than BUFFERED_ROWS:
+            // past that, wait for them (memory stays bounded however large the fleet).
+            if prepared.is_none()
+                && (buffered.len() >= BUFFERED_ROWS
+                    || pending.as_ref().is_some_and(|h| h.is_finished()))
+            {
                 prepared = Some(join_entries(pending.take())?);
             }
             match &prepared {
