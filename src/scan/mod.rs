@@ -267,8 +267,9 @@ fn scan_locked(
         ],
     )
     .map_err(q("recording the scan"))?;
-    // The findings are assembled (VEX applied) while the server stores them; then, on two
-    // cores, the digest is hashed while a large scan's partition is indexed.
+    // Each finding goes into the COPY, the result digest and its artifact's counts as it is
+    // assembled (VEX applied), while the server stores the previous ones; a large scan's
+    // partition is then indexed and attached.
     let store = FindingStore::start(&mut tx, tenant, scan_id, matched.len())?;
     let stored = store.write_all(&mut tx, matched)?;
     phases.mark("evaluate and store findings");
