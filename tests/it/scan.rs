@@ -61,15 +61,20 @@ impl Site {
         bundle
     }
 
-    /// `scan --json` with a manifest in the scratch folder; returns the output and manifest path.
-    pub fn scan(&self, extra: &[&str]) -> (Output, PathBuf) {
-        let manifest = self.dir.join(format!(
+    /// A fresh manifest path in the scratch folder.
+    pub fn new_manifest_path(&self) -> PathBuf {
+        self.dir.join(format!(
             "m-{}.json",
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
                 .as_nanos()
-        ));
+        ))
+    }
+
+    /// `scan --json` with a manifest in the scratch folder; returns the output and manifest path.
+    pub fn scan(&self, extra: &[&str]) -> (Output, PathBuf) {
+        let manifest = self.new_manifest_path();
         let mut args = vec![
             "scan",
             "--json",
@@ -1703,13 +1708,7 @@ fn findings_component_filter_takes_the_package_literally() {
 
 /// `scan --json` as a large scan: the bulk threshold forced down to 1 finding.
 fn scan_bulk(site: &Site) -> Command {
-    let manifest = site.dir.join(format!(
-        "bulk-{}.json",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
+    let manifest = site.new_manifest_path();
     let mut cmd = Command::new(bin());
     cmd.args([
         "--database-url",
