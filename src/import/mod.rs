@@ -162,9 +162,16 @@ pub fn import_bundle(
         return Ok(done.outcome(file, &sha_hex, started));
     }
 
-    // Verify (trust decided first) while spooling entries to a private temp folder.
+    // Verify (trust decided first) while spooling entries to a private temp folder; first,
+    // remove what imports that died (kill -9, power loss) left there.
+    for dead in spool::sweep_stale(&std::env::temp_dir()) {
+        tracing::info!(
+            "removed {}, the spool folder of an import that did not finish",
+            dead.display()
+        );
+    }
     let spool_dir = tempfile::Builder::new()
-        .prefix("stella-import-")
+        .prefix(spool::SPOOL_PREFIX)
         .tempdir()
         .map_err(|source| ImportError::Io {
             file: file.into(),

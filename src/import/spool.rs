@@ -3,6 +3,7 @@
 //! and removing 50,000 small files took longer than importing their records.
 
 use crate::bundle::Sink;
+use nix::fcntl::{Flock, FlockArg};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -16,14 +17,69 @@ pub(crate) struct Range {
     pub len: u64,
 }
 
-/// A [`Sink`] appending every entry to one file.
+/// The prefix of an import's private spool folder in the temp folder.
+pub(crate) const SPOOL_PREFIX: &str = "stella-import-";
+
+/// A spool folder this old whose file nobody holds belongs to an import that died (`kill -9`,
+/// power loss); younger ones may be an import between creating its file and locking it.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A [`Sink`] appending every entry to one file. The file is `flock`ed for as long as the
+/// import runs, so a later import can tell a dead import's leftovers from a live one's.
 pub(crate) struct SpoolFile {
     path: PathBuf,
     out: BufWriter<File>,
+    _held: Flock<File>,
     /// Bytes written so far (the next entry's offset).
     end: u64,
     current: Option<(String, u64)>,
     ranges: HashMap<String, Range>,
+}
+
+/// Remove the spool folders of imports that died in `tmp` (their file is older than a minute
+/// and nobody holds its lock); returns the folders removed. Best effort: a folder that cannot be
+/// read or removed is left as it is.
+pub(crate) fn sweep_stale(tmp: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(dir) = std::fs::read_dir(tmp) else {
+        return removed;
+    };
+    for entry in dir.flatten() {
+        let path = entry.path();
+        let is_spool = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(SPOOL_PREFIX)
+            && entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_spool {
+            continue;
+        }
+        let old = |p: &Path| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= STALE_AFTER)
+        };
+        let file = path.join("entries");
+        let dead = match File::open(&file) {
+            // Held while we look: removed under our own lock, so no import can take it over.
+            Ok(f) if old(&file) => match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+                Ok(_held) => std::fs::remove_dir_all(&path).is_ok(),
+                Err(_) => false,
+            },
+            Ok(_) => false,
+            // Died before creating its file.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && old(&path) => {
+                std::fs::remove_dir_all(&path).is_ok()
+            }
+            Err(_) => false,
+        };
+        if dead {
+            removed.push(path);
+        }
+    }
+    removed
 }
 
 impl SpoolFile {
@@ -35,9 +91,12 @@ impl SpoolFile {
             .write(true)
             .create_new(true)
             .open(&path)?;
+        let held = Flock::lock(file.try_clone()?, FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, errno)| io::Error::from(errno))?;
         Ok(SpoolFile {
             path,
             out: BufWriter::with_capacity(1 << 20, file),
+            _held: held,
             end: 0,
             current: None,
             ranges: HashMap::new(),
@@ -115,6 +174,40 @@ impl Spooled {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A spool folder in `tmp` whose file was last written `age` ago.
+    fn spool_in(tmp: &Path, name: &str, age: std::time::Duration) -> (PathBuf, SpoolFile) {
+        let dir = tmp.join(format!("{SPOOL_PREFIX}{name}"));
+        std::fs::create_dir(&dir).unwrap();
+        let spool = SpoolFile::create(&dir).unwrap();
+        File::options()
+            .write(true)
+            .open(dir.join("entries"))
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - age)
+            .unwrap();
+        (dir, spool)
+    }
+
+    #[test]
+    fn sweep_removes_dead_imports_spools_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let old = std::time::Duration::from_secs(120);
+        // Dead (its holder dropped the lock) and old: removed.
+        let (dead, spool) = spool_in(tmp.path(), "dead", old);
+        drop(spool);
+        // Live (still locked), however old: kept.
+        let (live, _held) = spool_in(tmp.path(), "live", old);
+        // Dead but young (an import may be between creating and locking): kept.
+        let (young, spool) = spool_in(tmp.path(), "young", std::time::Duration::ZERO);
+        drop(spool);
+        // Not a spool folder: kept.
+        let other = tmp.path().join("something-else");
+        std::fs::create_dir(&other).unwrap();
+        assert_eq!(sweep_stale(tmp.path()), vec![dead.clone()]);
+        assert!(!dead.exists());
+        assert!(live.exists() && young.exists() && other.exists());
+    }
 
     #[test]
     fn entries_come_back_by_name_and_abort_forgets_them() {

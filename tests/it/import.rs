@@ -322,6 +322,8 @@ fn killed_import_leaves_nothing_and_reimport_completes() {
         "2026-11-01T00:00:00Z",
         None,
     );
+    // A private temp folder, to see the spool folder the killed import leaves behind.
+    let tmp = scratch_dir("stella-killed-tmp-");
     let mut child = std::process::Command::new(bin())
         .args([
             "--database-url",
@@ -331,6 +333,7 @@ fn killed_import_leaves_nothing_and_reimport_completes() {
             key.pub_file.to_str().unwrap(),
             bundle.to_str().unwrap(),
         ])
+        .env("TMPDIR", &tmp)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -375,7 +378,40 @@ fn killed_import_leaves_nothing_and_reimport_completes() {
             assert_eq!(n, 0, "{table} has rows of the killed import");
         }
     }
-    let out = import(&db, &key, &bundle);
+    // The killed import's spool folder is still there; aged past a minute, the next import
+    // removes it (a live import's folder, whose file is locked, is never removed).
+    let spools = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("stella-import-"))
+            })
+            .collect()
+    };
+    let left = spools(&tmp);
+    assert_eq!(left.len(), 1, "{left:?}");
+    let two_minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    std::fs::File::options()
+        .write(true)
+        .open(left[0].join("entries"))
+        .unwrap()
+        .set_modified(two_minutes_ago)
+        .unwrap();
+    let out = stella_env(
+        &[
+            "--database-url",
+            &db.url,
+            "import",
+            "--json",
+            "--trust",
+            key.pub_file.to_str().unwrap(),
+            bundle.to_str().unwrap(),
+        ],
+        &[("TMPDIR", tmp.to_str().unwrap())],
+    );
     assert_exit(&out, 0);
     assert_eq!(first(&out)["status"], "imported");
     assert_eq!(first(&out)["advisories"], 12_000);
@@ -383,6 +419,7 @@ fn killed_import_leaves_nothing_and_reimport_completes() {
         count(&mut c, "SELECT count(*) FROM advisory_affected"),
         12_000
     );
+    assert_eq!(spools(&tmp), Vec::<std::path::PathBuf>::new());
 }
 
 fn assert_rejected(
