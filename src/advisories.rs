@@ -60,9 +60,12 @@ pub fn search(
                  JOIN advisory a ON a.tenant_id = c.tenant_id AND a.id = c.advisory_pk
                  WHERE c.tenant_id = $1 AND c.advisory_id = ANY($2)
                  UNION
-                 SELECT a.id FROM advisory a
-                 JOIN advisory_current c ON c.tenant_id = a.tenant_id AND c.advisory_pk = a.id
-                 WHERE a.tenant_id = $1 AND a.aliases && $2",
+                 -- advisory_alias names every stored version's aliases: the current version's
+                 -- own aliases decide
+                 SELECT a.id FROM advisory_alias aa
+                 JOIN advisory_current c ON c.tenant_id = aa.tenant_id AND c.advisory_id = aa.advisory_id
+                 JOIN advisory a ON a.tenant_id = c.tenant_id AND a.id = c.advisory_pk
+                 WHERE aa.tenant_id = $1 AND aa.alias = ANY($2) AND a.aliases && $2",
                 &[&tenant, &ids],
             )
             .map_err(q("searching advisories by id"))?;
