@@ -89,7 +89,6 @@ impl Default for DigestWriter {
 
 impl DigestWriter {
     /// Add the next finding (callers give them in canonical order).
-    #[allow(clippy::too_many_arguments)]
     pub fn push(
         &mut self,
         artifact_purl: &str,
