@@ -289,13 +289,13 @@ fn scan_locked(
         )
         .map_err(q("recording the scanned artifacts"))?;
     }
-    let eval = Evaluated {
-        digest: stored.digest,
-        counts: stored.assembled.counts,
-        vex_used: stored.assembled.vex_used,
-    };
-    let digest_bytes = hex::decode(&eval.digest).unwrap_or_default();
-    let counts_json = serde_json::to_value(&eval.counts).unwrap_or_default();
+    let Stored {
+        digest,
+        assembled: engine::Assembled { counts, vex_used },
+        ..
+    } = stored;
+    let digest_bytes = hex::decode(&digest).unwrap_or_default();
+    let counts_json = serde_json::to_value(&counts).unwrap_or_default();
     // The database point: a restore point while the inputs are still locked.
     let name = format!("stella-scan-{scan_id}");
     let point = tx
@@ -328,7 +328,7 @@ fn scan_locked(
     )
     .map_err(q("recording the restore point"))?;
     let details = serde_json::json!({
-        "digest": eval.digest, "counts": eval.counts, "restore_point": name, "lsn": lsn,
+        "digest": digest, "counts": counts, "restore_point": name, "lsn": lsn,
         "artifacts": sboms.iter().map(|s| &s.artifact_purl).collect::<Vec<_>>(),
     });
     crate::events::record(
@@ -366,8 +366,7 @@ fn scan_locked(
                     content_hash: s.content_hash.clone(),
                 })
                 .collect(),
-            vex: eval
-                .vex_used
+            vex: vex_used
                 .iter()
                 .map(|h| VexInput {
                     content_hash: h.clone(),
@@ -382,8 +381,8 @@ fn scan_locked(
             lsn: Some(lsn.clone()),
         },
         result: ResultSummary {
-            digest: eval.digest.clone(),
-            counts: eval.counts.clone(),
+            digest: digest.clone(),
+            counts: counts.clone(),
         },
     };
     let (bytes, statement) =
@@ -411,8 +410,8 @@ fn scan_locked(
     Ok(ScanOutcome {
         scan_id,
         manifest: path,
-        result_digest: eval.digest,
-        counts: eval.counts,
+        result_digest: digest,
+        counts,
         restore_point: Some(name),
         lsn: Some(lsn),
         warnings: std::mem::take(warnings),
@@ -448,13 +447,6 @@ struct Stored {
     digest: String,
     /// Each artifact's (affected, under investigation, resolved) counts.
     per_artifact: std::collections::HashMap<String, [i64; 3]>,
-}
-
-/// The scan's result as the manifest and the outcome name it.
-struct Evaluated {
-    digest: String,
-    counts: Counts,
-    vex_used: std::collections::BTreeSet<String>,
 }
 
 /// Where a scan's findings go, chosen by their number before the first is written: `finding`

@@ -6,15 +6,27 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 
 fn import(db: &TestDb, key: &TestKey, bundle: &std::path::Path) -> std::process::Output {
-    stella_db(
-        db,
+    import_env(db, key, bundle, &[])
+}
+
+/// `import --json` with extra environment variables.
+fn import_env(
+    db: &TestDb,
+    key: &TestKey,
+    bundle: &std::path::Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    stella_env(
         &[
+            "--database-url",
+            &db.url,
             "import",
             "--json",
             "--trust",
             key.pub_file.to_str().unwrap(),
             bundle.to_str().unwrap(),
         ],
+        env,
     )
 }
 
@@ -400,18 +412,7 @@ fn killed_import_leaves_nothing_and_reimport_completes() {
         .unwrap()
         .set_modified(two_minutes_ago)
         .unwrap();
-    let out = stella_env(
-        &[
-            "--database-url",
-            &db.url,
-            "import",
-            "--json",
-            "--trust",
-            key.pub_file.to_str().unwrap(),
-            bundle.to_str().unwrap(),
-        ],
-        &[("TMPDIR", tmp.to_str().unwrap())],
-    );
+    let out = import_env(&db, &key, &bundle, &[("TMPDIR", tmp.to_str().unwrap())]);
     assert_exit(&out, 0);
     assert_eq!(first(&out)["status"], "imported");
     assert_eq!(first(&out)["advisories"], 12_000);
