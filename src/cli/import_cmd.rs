@@ -22,6 +22,7 @@ pub fn import(
     let limits = limits(trust);
     let mut client = ctx.connect()?;
     let who = super::whoami();
+    let connect_helper = || ctx.connect().ok();
     let mut results = Vec::new();
     let mut human = String::new();
     let mut code = 0;
@@ -35,6 +36,7 @@ pub fn import(
             allow_older: reason.as_deref(),
             imported_by: &who,
             progress: progress.as_ref(),
+            connect_helper: Some(&connect_helper),
         };
         match import::import_bundle(&mut client, &ctx.tenant, &req) {
             Ok(o) => {

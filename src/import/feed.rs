@@ -12,12 +12,105 @@ use crate::formats::{self, OsvAffected, Purl};
 use crate::versions::Ecosystem;
 use postgres::types::Type;
 
-/// The parsing thread hands over a batch past these sizes (two batches at most in memory).
+/// The parsing thread hands over a batch past these sizes (two batches at most in memory). Small
+/// enough that a bundle makes several batches, so the next batch's search vectors are computed
+/// while this one loads.
 const LIMITS: BatchLimits = BatchLimits {
-    bytes: 16 << 20,
-    docs: 10_000,
+    bytes: 4 << 20,
+    docs: 2_500,
     children: usize::MAX,
 };
+
+/// The search vectors of a batch, `stella_advisory_search_of(head, summary, details)` (migration
+/// 0010), computed on a helper connection from the parsing thread: `to_tsvector` over the details
+/// is the largest single cost of storing an advisory, and this way it runs in another backend, on
+/// another CPU, while the import's own backend stores the previous batch. The vectors come back
+/// and go out again in PostgreSQL's binary format, untouched. Without a helper connection, or
+/// after it fails (a warning), rows go without a vector and `advisory`'s trigger computes the same
+/// value inside the import transaction.
+pub(crate) struct SearchVectors {
+    helper: Option<(postgres::Client, postgres::Statement)>,
+}
+
+const SEARCH_VECTORS: &str = "SELECT stella_advisory_search_of(h, s, d)
+     FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(h, s, d, n) ORDER BY n";
+
+impl SearchVectors {
+    pub fn new(connect: Option<&(dyn Fn() -> Option<postgres::Client> + Sync)>) -> Self {
+        let helper = connect.and_then(|c| c()).and_then(|mut client| {
+            match client.prepare(SEARCH_VECTORS) {
+                Ok(statement) => Some((client, statement)),
+                Err(e) => {
+                    tracing::warn!("search vectors: preparing on the helper connection: {e}; the import transaction computes them");
+                    None
+                }
+            }
+        });
+        SearchVectors { helper }
+    }
+
+    fn fill(&mut self, advs: &mut [AdvisoryRow]) {
+        let Some((client, statement)) = &mut self.helper else {
+            return;
+        };
+        let heads: Vec<String> = advs
+            .iter()
+            .map(|a| format!("{} {}", a.id, a.aliases.join(" ")))
+            .collect();
+        let summaries: Vec<Option<&str>> = advs.iter().map(|a| a.summary.as_deref()).collect();
+        let details: Vec<Option<&str>> = advs.iter().map(|a| a.details.as_deref()).collect();
+        match client.query(&*statement, &[&heads, &summaries, &details]) {
+            Ok(rows) if rows.len() == advs.len() => {
+                for (a, r) in advs.iter_mut().zip(rows) {
+                    a.search = r.get(0);
+                }
+            }
+            Ok(rows) => {
+                tracing::warn!(
+                    "search vectors: {} rows for {} advisories; the import transaction computes them",
+                    rows.len(),
+                    advs.len()
+                );
+                self.helper = None;
+            }
+            Err(e) => {
+                tracing::warn!("search vectors: {e}; the import transaction computes them");
+                self.helper = None;
+            }
+        }
+    }
+}
+
+/// A `tsvector` in PostgreSQL's binary format, passed through.
+#[derive(Debug)]
+struct RawTsvector(Vec<u8>);
+
+impl<'a> postgres::types::FromSql<'a> for RawTsvector {
+    fn from_sql(
+        _ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawTsvector(raw.to_vec()))
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TS_VECTOR
+    }
+}
+
+impl postgres::types::ToSql for RawTsvector {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(&self.0);
+        Ok(postgres::types::IsNull::No)
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TS_VECTOR
+    }
+    postgres::types::to_sql_checked!();
+}
 
 struct AdvisoryRow {
     hash: Vec<u8>,
@@ -33,6 +126,8 @@ struct AdvisoryRow {
     json: JsonText,
     raw: Vec<u8>,
     raw_format: &'static str,
+    /// Filled by [`SearchVectors`] when it can.
+    search: Option<RawTsvector>,
 }
 
 struct AffectedRow {
@@ -76,7 +171,7 @@ fn time(s: Option<&str>) -> Option<chrono::DateTime<chrono::Utc>> {
 const STAGING: &str = "CREATE TEMP TABLE stage_advisory (content_hash bytea, path text, advisory_id text, modified timestamptz,
                 published timestamptz, withdrawn timestamptz, aliases text[], summary text,
                 details text COMPRESSION lz4, severity text, doc jsonb COMPRESSION lz4, raw bytea COMPRESSION lz4,
-                raw_format text) ON COMMIT DROP;
+                raw_format text, search tsvector) ON COMMIT DROP;
          CREATE TEMP TABLE new_advisory (id bigint, content_hash bytea, advisory_id text, modified timestamptz,
                 withdrawn timestamptz) ON COMMIT DROP;";
 
@@ -85,6 +180,7 @@ pub(crate) fn load(
     ctx: &LoadContext<'_>,
     entries: &[Entry],
 ) -> Result<Loaded, ImportError> {
+    let mut search = SearchVectors::new(ctx.connect_helper);
     load_staged(
         tx,
         ctx,
@@ -92,6 +188,7 @@ pub(crate) fn load(
         &LIMITS,
         STAGING,
         |entry, first| parse_entry(ctx, entry, first),
+        |advs| search.fill(advs),
         |tx, docs, children, loaded| flush(tx, ctx, docs, children, loaded),
     )
 }
@@ -155,6 +252,7 @@ fn parse_entry(
             raw_format: if is_yaml(&raw) { "yaml" } else { "json" },
             json,
             raw,
+            search: None,
         },
         children: affs,
         warnings,
@@ -192,6 +290,7 @@ fn flush(
             ("doc", Type::JSONB),
             ("raw", Type::BYTEA),
             ("raw_format", Type::TEXT),
+            ("search", Type::TS_VECTOR),
         ],
         &mut advs.iter().zip(&jsons).map(|(a, j)| -> Row<'_> {
             vec![
@@ -208,6 +307,7 @@ fn flush(
                 j,
                 &a.raw,
                 &a.raw_format,
+                &a.search,
             ]
         }),
     )
@@ -221,9 +321,9 @@ fn flush(
             doc_type: "advisory",
             insert_documents: "WITH ins AS (
                INSERT INTO advisory (tenant_id, content_hash, advisory_id, modified, published, withdrawn, aliases,
-                                     summary, details, severity, doc, raw, raw_format, first_import_id, supersedes_id)
+                                     summary, details, severity, doc, raw, raw_format, search, first_import_id, supersedes_id)
                SELECT DISTINCT ON (s.content_hash) $1, s.content_hash, s.advisory_id, s.modified, s.published,
-                      s.withdrawn, s.aliases, s.summary, s.details, s.severity, s.doc, s.raw, s.raw_format, $2,
+                      s.withdrawn, s.aliases, s.summary, s.details, s.severity, s.doc, s.raw, s.raw_format, s.search, $2,
                       (SELECT c.advisory_pk FROM advisory_current c
                         WHERE c.tenant_id = $1 AND c.advisory_id = s.advisory_id AND c.modified < s.modified)
                FROM stage_advisory s ORDER BY s.content_hash, s.path

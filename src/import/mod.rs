@@ -37,6 +37,10 @@ pub struct ImportRequest<'a> {
     /// Who imports (OS user and host), recorded in the ledger.
     pub imported_by: &'a str,
     pub progress: &'a dyn Progress,
+    /// Opens a second connection to the same database, for work that runs beside the import
+    /// transaction on another CPU: the advisories' search vectors (see `feed::SearchVectors`).
+    /// `None`, or a connection that fails, leaves that work to the import's own transaction.
+    pub connect_helper: Option<&'a (dyn Fn() -> Option<postgres::Client> + Sync)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -88,6 +92,8 @@ pub(crate) struct LoadContext<'a> {
     pub progress: &'a dyn Progress,
     /// The verified entries' bytes.
     pub spool: &'a spool::Spooled,
+    /// See [`ImportRequest::connect_helper`].
+    pub connect_helper: Option<&'a (dyn Fn() -> Option<postgres::Client> + Sync)>,
 }
 
 /// One verified entry ready to load.
@@ -317,6 +323,7 @@ pub fn import_bundle(
         file,
         progress: req.progress,
         spool: &spooled,
+        connect_helper: req.connect_helper,
     };
     let total: u64 = bundle.entries().iter().map(|e| e.size).sum();
     req.progress.start("importing", Some(total));

@@ -79,6 +79,7 @@ pub(crate) fn load(
         &LIMITS,
         STAGING,
         |entry, first| parse_entry(ctx, entry, first),
+        |_| {},
         |tx, docs, children, loaded| flush(tx, ctx, docs, children, loaded),
     )
 }

@@ -237,6 +237,10 @@ pub(crate) struct BatchLimits {
     pub children: usize,
 }
 
+/// The first batch of a load is this much smaller than `BatchLimits` say: the loader (and so
+/// PostgreSQL) waits for the first batch with nothing to do, and only for the first.
+const FIRST_BATCH_DIVISOR: usize = 8;
+
 /// Parsed entries for one round of staging and copying.
 pub(crate) struct Batch<D, C> {
     pub docs: Vec<D>,
@@ -245,8 +249,10 @@ pub(crate) struct Batch<D, C> {
 }
 
 /// One kind's load: create its staging tables (`staging_ddl`), parse the entries a batch ahead
-/// on a second thread (`parse_ahead`), and hand each batch's documents and child rows to `flush`;
-/// the parser's warnings are collected into the result.
+/// on a second thread (`parse_ahead`, which also runs `ready` on each complete batch), and hand
+/// each batch's documents and child rows to `flush`; the parser's warnings are collected into
+/// the result.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn load_staged<D: Send, C: Send>(
     tx: &mut postgres::Transaction<'_>,
     ctx: &super::LoadContext<'_>,
@@ -254,6 +260,7 @@ pub(crate) fn load_staged<D: Send, C: Send>(
     limits: &BatchLimits,
     staging_ddl: &str,
     parse: impl Fn(&Entry, bool) -> Result<Parsed<D, C>, ImportError> + Sync,
+    ready: impl FnMut(&mut [D]) + Send,
     mut flush: impl FnMut(
         &mut postgres::Transaction<'_>,
         &mut Vec<D>,
@@ -264,7 +271,7 @@ pub(crate) fn load_staged<D: Send, C: Send>(
     tx.batch_execute(staging_ddl)
         .map_err(ctx.db("creating staging tables"))?;
     let mut loaded = super::Loaded::default();
-    parse_ahead(entries, limits, ctx.progress, parse, |mut batch| {
+    parse_ahead(entries, limits, ctx.progress, parse, ready, |mut batch| {
         loaded.warnings.append(&mut batch.warnings);
         flush(tx, &mut batch.docs, &mut batch.children, &mut loaded)
     })?;
@@ -274,14 +281,16 @@ pub(crate) fn load_staged<D: Send, C: Send>(
 /// Parse `entries` on a second thread, a batch at a time, while this thread loads the previous
 /// batch: the Rust side (reading, parsing, purl canonicalization) overlaps with PostgreSQL's
 /// work instead of alternating with it. `parse` gets each entry and whether it is the first with
-/// its content hash in the bundle (only the first one's child rows are extracted). The channel
-/// is a rendezvous, so at most two batches are in memory: the one loading and the next. The
-/// first error (from either side) stops both.
+/// its content hash in the bundle (only the first one's child rows are extracted); `ready` gets
+/// each complete batch's documents on the parsing thread too, for work that can run beside the
+/// load (see `feed::SearchVectors`). The channel is a rendezvous, so at most two batches are in
+/// memory: the one loading and the next. The first error (from either side) stops both.
 pub(crate) fn parse_ahead<D: Send, C: Send>(
     entries: &[Entry],
     limits: &BatchLimits,
     progress: &dyn crate::progress::Progress,
     parse: impl Fn(&Entry, bool) -> Result<Parsed<D, C>, ImportError> + Sync,
+    mut ready: impl FnMut(&mut [D]) + Send,
     mut load: impl FnMut(Batch<D, C>) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
     std::thread::scope(|s| {
@@ -296,6 +305,8 @@ pub(crate) fn parse_ahead<D: Send, C: Send>(
             };
             let mut batch = new_batch();
             let mut held = 0usize;
+            // The first batch is an eighth of the others, so the loader starts early.
+            let mut ramp = FIRST_BATCH_DIVISOR;
             for entry in entries {
                 let parsed = match parse(entry, seen.insert(&entry.sha256)) {
                     Ok(p) => p,
@@ -309,10 +320,12 @@ pub(crate) fn parse_ahead<D: Send, C: Send>(
                 batch.docs.push(parsed.doc);
                 batch.children.extend(parsed.children);
                 batch.warnings.extend(parsed.warnings);
-                if held > limits.bytes
-                    || batch.docs.len() >= limits.docs
-                    || batch.children.len() >= limits.children
+                if held > limits.bytes / ramp
+                    || batch.docs.len() >= limits.docs / ramp
+                    || batch.children.len() >= limits.children / ramp
                 {
+                    ramp = 1;
+                    ready(&mut batch.docs);
                     // A closed channel means the loader stopped (on an error it reports).
                     if send
                         .send(Ok(std::mem::replace(&mut batch, new_batch())))
@@ -324,6 +337,7 @@ pub(crate) fn parse_ahead<D: Send, C: Send>(
                 }
             }
             if !batch.docs.is_empty() {
+                ready(&mut batch.docs);
                 let _ = send.send(Ok(batch));
             }
         });

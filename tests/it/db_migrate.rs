@@ -167,3 +167,85 @@ fn finding_partitioning_keeps_the_findings_of_earlier_releases() {
     let lint = stella_db(&db, &["db", "lint", "--json"]);
     assert_exit(&lint, 0);
 }
+
+/// 0010 turns advisory.search from a generated column into one the importer sends: the vectors
+/// stored by earlier releases stay as they were, a row written without one gets it from the
+/// trigger, and a row written with one keeps it.
+#[test]
+fn advisory_search_keeps_the_vectors_of_earlier_releases() {
+    let db = empty_db();
+    let mut c = db.client();
+    stella_bundle::db::migrate::migrate_up_to(&mut c, Some(9)).unwrap();
+    let tenant = stella_bundle::db::Tenant::new("default");
+    tenant.ensure(&mut c).unwrap();
+    let insert = |c: &mut postgres::Client, from: i32, to: i32| {
+        c.batch_execute(&format!(
+            "INSERT INTO advisory (tenant_id, content_hash, advisory_id, modified, aliases, summary, details, doc, raw, raw_format, first_import_id)
+             SELECT '{t}', sha256(('a' || g)::bytea), 'GHSA-' || g, now(), ARRAY['CVE-2026-' || g],
+                    'heap overflow in parser ' || g, CASE WHEN g % 2 = 0 THEN 'Crafted inputs overflow the buffers.' END,
+                    '{{}}', '', 'json', 1
+             FROM generate_series({from}, {to}) g",
+            t = tenant.id
+        ))
+        .unwrap();
+    };
+    insert(&mut c, 1, 20);
+    let vectors = |c: &mut postgres::Client| -> Vec<(String, String)> {
+        c.query(
+            "SELECT advisory_id, search::text FROM advisory ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+    };
+    let before = vectors(&mut c);
+    assert_eq!(before.len(), 20);
+    assert!(before[1].1.contains("'overflow':7B,13C"), "{:?}", before[1]);
+
+    let out = stella_db(&db, &["db", "migrate", "--json"]);
+    assert_exit(&out, 0);
+    assert_eq!(json(&out)["applied"][0], "0010_advisory_search_input");
+    assert_eq!(vectors(&mut c), before);
+    // No longer generated; the function gives what the generated column gave.
+    let generated: String = c
+        .query_one(
+            "SELECT attgenerated::text FROM pg_attribute WHERE attrelid = 'advisory'::regclass AND attname = 'search'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(generated, "");
+    let differ: i64 = c
+        .query_one(
+            "SELECT count(*) FROM advisory WHERE search <> stella_advisory_search(advisory_id, aliases, summary, details)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(differ, 0);
+    // A writer that sends no vector gets the same one as before the migration.
+    c.batch_execute("DELETE FROM advisory").unwrap();
+    insert(&mut c, 1, 20);
+    let after: Vec<String> = vectors(&mut c).into_iter().map(|(_, v)| v).collect();
+    let before: Vec<String> = before.into_iter().map(|(_, v)| v).collect();
+    assert_eq!(after, before);
+    // A writer that sends one keeps it.
+    c.batch_execute(&format!(
+        "INSERT INTO advisory (tenant_id, content_hash, advisory_id, modified, doc, raw, raw_format, first_import_id, search)
+         VALUES ('{}', sha256('x'::bytea), 'X-1', now(), '{{}}', '', 'json', 1, 'given'::tsvector)",
+        tenant.id
+    ))
+    .unwrap();
+    let given: String = c
+        .query_one(
+            "SELECT search::text FROM advisory WHERE advisory_id = 'X-1'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(given, "'given'");
+    let lint = stella_db(&db, &["db", "lint", "--json"]);
+    assert_exit(&lint, 0);
+}

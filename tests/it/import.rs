@@ -49,6 +49,14 @@ fn as_refs(files: &[(String, Vec<u8>)]) -> Vec<(&str, Vec<u8>)> {
 #[test]
 fn feed_fixtures_import_with_independent_counts() {
     let db = fresh_db();
+    // The import sends every search vector, computed on its helper connection, so advisory's
+    // fill trigger (migration 0010, for writers that send none) must not run: here it fails.
+    db.client()
+        .batch_execute(
+            "CREATE OR REPLACE FUNCTION stella_advisory_search_fill() RETURNS trigger
+             LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'search vector computed in the import transaction'; END $$",
+        )
+        .unwrap();
     let key = test_key(1);
     let files = rustsec();
     let bundle = make_bundle(
@@ -103,6 +111,15 @@ fn feed_fixtures_import_with_independent_counts() {
         .unwrap()
         .get(0);
     assert!(ok);
+    // The helper's search vectors are exactly what the definition computes.
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM advisory
+             WHERE search IS NULL OR search <> stella_advisory_search(advisory_id, aliases, summary, details)"
+        ),
+        0
+    );
     // Crates are matched by name in ecosystem crates.io.
     assert!(
         count(
@@ -1068,4 +1085,63 @@ fn document_committed_by_another_importer_mid_batch_is_skipped() {
     assert!(expected > 0);
     let got: i64 = c.query_one(affected, &[&files[0].1]).unwrap().get(0);
     assert_eq!(got, expected);
+}
+
+/// Without a helper connection (a library caller passing `connect_helper: None`, or a helper that
+/// fails) the rows go without a search vector and advisory's trigger computes it inside the
+/// import transaction: the same rows and the same vectors as the CLI's import, which has a helper.
+#[test]
+fn search_vectors_without_a_helper_connection_are_the_same() {
+    let key = test_key(1);
+    let files = rustsec();
+    let bundle = make_bundle(
+        &key,
+        "feed",
+        "rustsec",
+        &as_refs(&files),
+        "2026-11-01T00:00:00Z",
+        Some(1),
+    );
+    let with_helper = fresh_db();
+    assert_exit(&import(&with_helper, &key, &bundle), 0);
+
+    let without = fresh_db();
+    let mut trust = stella_bundle::bundle::TrustSet::new();
+    trust.add_file(&key.pub_file).unwrap();
+    let limits = stella_bundle::bundle::Limits::default();
+    let req = stella_bundle::import::ImportRequest {
+        file: &bundle,
+        trust: &trust,
+        limits: &limits,
+        allow_older: None,
+        imported_by: "test@localhost",
+        progress: &stella_bundle::progress::Silent,
+        connect_helper: None,
+    };
+    let tenant = stella_bundle::db::Tenant::new("default");
+    let mut c = without.client();
+    let outcome = stella_bundle::import::import_bundle(&mut c, &tenant, &req).unwrap();
+    assert_eq!(outcome.advisories, files.len() as u64);
+
+    let vectors = |c: &mut postgres::Client| -> Vec<(String, String)> {
+        c.query(
+            "SELECT advisory_id, search::text FROM advisory ORDER BY advisory_id, content_hash",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+    };
+    let expected = vectors(&mut with_helper.client());
+    assert_eq!(expected.len(), files.len());
+    assert!(expected.iter().all(|(_, v)| !v.is_empty()));
+    assert_eq!(vectors(&mut c), expected);
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM advisory WHERE search <> stella_advisory_search(advisory_id, aliases, summary, details)"
+        ),
+        0
+    );
 }
