@@ -146,19 +146,23 @@ pub(crate) fn move_batch(
         .iter()
         .map(|r| (r.get(1), r.get(0)))
         .collect();
-    if let Some((statement, what)) = sql.after {
-        tx.execute(statement, &[&ctx.tenant])
-            .map_err(ctx.db(what))?;
-    }
-    tx.execute(
-        &format!(
-            "INSERT INTO bundle_document (tenant_id, import_id, path, doc_type, content_hash)
-             SELECT $1, $2, path, '{}', content_hash FROM {}",
-            sql.doc_type, sql.stage
-        ),
-        &[&ctx.tenant, &ctx.import_id],
-    )
-    .map_err(ctx.db("linking documents to the bundle"))?;
+    // The projection rows point at documents this batch inserted, the links at this import's
+    // ledger row.
+    referencing_own_rows(tx, ctx, |tx| {
+        if let Some((statement, what)) = sql.after {
+            tx.execute(statement, &[&ctx.tenant])
+                .map_err(ctx.db(what))?;
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO bundle_document (tenant_id, import_id, path, doc_type, content_hash)
+                 SELECT $1, $2, path, '{}', content_hash FROM {}",
+                sql.doc_type, sql.stage
+            ),
+            &[&ctx.tenant, &ctx.import_id],
+        )
+        .map_err(ctx.db("linking documents to the bundle"))
+    })?;
     let mut clear = vec![sql.stage];
     clear.extend_from_slice(sql.scratch);
     tx.batch_execute(&format!("TRUNCATE {}", clear.join(", ")))
@@ -173,14 +177,9 @@ pub(crate) fn move_batch(
 
 /// `COPY` the child rows of newly inserted documents into their final table: `table (tenant_id,
 /// PARENT, columns...)`, where each row is `(document id, values)`. Callers pass the rows in the
-/// order of the table's busiest index so the b-tree inserts land on neighbouring pages.
-///
-/// Every document id comes from this transaction's own `INSERT ... RETURNING`, so the child
-/// table's foreign key check (one lookup and one `FOR KEY SHARE` lock per row, as costly as the
-/// table's two b-trees together) can only pass. A superuser session (the embedded cluster's)
-/// skips it for this one `COPY` with `session_replication_role = replica`, as `pg_restore
-/// --disable-triggers` does; the constraint stays declared and checked for every other writer,
-/// and for this import too when it runs as an ordinary role.
+/// order of the table's busiest index so the b-tree inserts land on neighbouring pages. Every
+/// document id comes from this transaction's own `INSERT ... RETURNING`, so the foreign key
+/// check can only pass: see [`referencing_own_rows`].
 pub(crate) fn copy_children<'r>(
     tx: &mut postgres::Transaction<'_>,
     ctx: &super::LoadContext<'_>,
@@ -192,6 +191,38 @@ pub(crate) fn copy_children<'r>(
 ) -> Result<u64, ImportError> {
     let mut all = vec![("tenant_id", Type::UUID), (parent, Type::INT8)];
     all.extend_from_slice(columns);
+    referencing_own_rows(tx, ctx, |tx| {
+        copy_in(
+            tx,
+            table,
+            &all,
+            &mut rows.map(|(id, values)| {
+                let mut row: Row<'_> = Vec::with_capacity(values.len() + 2);
+                row.push(&ctx.tenant);
+                row.push(id);
+                row.extend(values);
+                row
+            }),
+        )
+        .map_err(ctx.db(&format!("inserting {what}")))
+    })
+}
+
+/// Run `write`, whose rows reference only rows this transaction inserted itself (documents'
+/// child rows, the bundle's document links, the current-version projection), without their
+/// foreign key checks. Such a check (one lookup and one `FOR KEY SHARE` lock per row, as costly
+/// as a table's two b-trees together) can only pass: the parent rows are this transaction's own,
+/// invisible to others and never deleted. A superuser session (the embedded cluster's) skips them
+/// with `session_replication_role = replica`, as `pg_restore --disable-triggers` does; the
+/// constraints stay declared and checked for every other writer, and for this import too when it
+/// runs as an ordinary role. The setting is transaction-local: an error inside `write` aborts the
+/// transaction and with it the setting. The tables written this way carry no triggers (a test
+/// keeps it so: they would not fire).
+pub(crate) fn referencing_own_rows<T>(
+    tx: &mut postgres::Transaction<'_>,
+    ctx: &super::LoadContext<'_>,
+    write: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, ImportError>,
+) -> Result<T, ImportError> {
     let superuser = tx
         .query_one("SELECT current_setting('is_superuser') = 'on'", &[])
         .map_err(ctx.db("reading the session's privileges"))?
@@ -200,24 +231,12 @@ pub(crate) fn copy_children<'r>(
         tx.batch_execute("SET LOCAL session_replication_role = replica")
             .map_err(ctx.db("skipping the foreign key checks of our own rows"))?;
     }
-    let copied = copy_in(
-        tx,
-        table,
-        &all,
-        &mut rows.map(|(id, values)| {
-            let mut row: Row<'_> = Vec::with_capacity(values.len() + 2);
-            row.push(&ctx.tenant);
-            row.push(id);
-            row.extend(values);
-            row
-        }),
-    )
-    .map_err(ctx.db(&format!("inserting {what}")))?;
+    let written = write(tx)?;
     if superuser {
         tx.batch_execute("SET LOCAL session_replication_role = origin")
             .map_err(ctx.db("restoring the foreign key checks"))?;
     }
-    Ok(copied)
+    Ok(written)
 }
 
 /// One entry parsed on the parsing thread: its rows and the warnings it raised.
@@ -237,9 +256,11 @@ pub(crate) struct BatchLimits {
     pub children: usize,
 }
 
-/// The first batch of a load is this much smaller than `BatchLimits` say: the loader (and so
-/// PostgreSQL) waits for the first batch with nothing to do, and only for the first.
-const FIRST_BATCH_DIVISOR: usize = 8;
+/// The batches of a load start small and grow to what `BatchLimits` say, in these eighths: the
+/// loader (and so PostgreSQL) has nothing to do until the first batch is parsed, and each next
+/// batch is parsed while the one before it loads, so each may be only a little larger than the
+/// one before (loading a record takes longer than parsing it, not twice as long).
+const RAMP_EIGHTHS: [usize; 6] = [1, 2, 3, 4, 6, 8];
 
 /// Parsed entries for one round of staging and copying.
 pub(crate) struct Batch<D, C> {
@@ -305,8 +326,9 @@ pub(crate) fn parse_ahead<D: Send, C: Send>(
             };
             let mut batch = new_batch();
             let mut held = 0usize;
-            // The first batch is an eighth of the others, so the loader starts early.
-            let mut ramp = FIRST_BATCH_DIVISOR;
+            let mut ramp = RAMP_EIGHTHS.iter().copied();
+            let mut eighths = ramp.next().unwrap_or(8);
+            let part = |limit: usize, eighths: usize| limit / 8 * eighths;
             for entry in entries {
                 let parsed = match parse(entry, seen.insert(&entry.sha256)) {
                     Ok(p) => p,
@@ -320,11 +342,11 @@ pub(crate) fn parse_ahead<D: Send, C: Send>(
                 batch.docs.push(parsed.doc);
                 batch.children.extend(parsed.children);
                 batch.warnings.extend(parsed.warnings);
-                if held > limits.bytes / ramp
-                    || batch.docs.len() >= limits.docs / ramp
-                    || batch.children.len() >= limits.children / ramp
+                if held > part(limits.bytes, eighths)
+                    || batch.docs.len() >= part(limits.docs, eighths)
+                    || batch.children.len() >= part(limits.children, eighths)
                 {
-                    ramp = 1;
+                    eighths = ramp.next().unwrap_or(8);
                     ready(&mut batch.docs);
                     // A closed channel means the loader stopped (on an error it reports).
                     if send

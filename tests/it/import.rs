@@ -959,9 +959,10 @@ fn import_as_an_ordinary_role_stores_the_same_rows() {
 
 #[test]
 fn tables_loaded_without_trigger_checks_carry_no_triggers() {
-    // The import COPYs child rows with session_replication_role = replica in a superuser
-    // session (src/import/stage.rs, copy_children), which skips their foreign key checks AND
-    // every ordinary trigger on those tables. A trigger added to one of them later would be
+    // The import writes child rows, bundle links and advisory_current with
+    // session_replication_role = replica in a superuser session (src/import/stage.rs,
+    // referencing_own_rows), which skips their foreign key checks AND every ordinary trigger on
+    // those tables. A trigger added to one of them later would be
     // silently skipped by imports: this test makes that a conscious decision.
     let db = fresh_db();
     let mut c = db.client();
@@ -969,7 +970,8 @@ fn tables_loaded_without_trigger_checks_carry_no_triggers() {
         .query(
             "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
              WHERE NOT t.tgisinternal
-               AND c.relname IN ('sbom_component', 'advisory_affected', 'vex_statement')",
+               AND c.relname IN ('sbom_component', 'advisory_affected', 'vex_statement',
+                                 'bundle_document', 'advisory_current')",
             &[],
         )
         .unwrap();
