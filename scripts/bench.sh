@@ -413,13 +413,13 @@ bench_import() {
   tenant="$(psql -qtA "$URL" -c "SELECT tenant_id FROM tenant LIMIT 1")"
   psql -q "$URL" -c "CREATE TABLE x_document (sbom int, content_hash bytea, artifact_purl text, doc jsonb COMPRESSION lz4, raw bytea COMPRESSION lz4)" \
        -c "CREATE TABLE x_component (sbom int, ordinal int, bom_ref text, name text, version text, purl text, package_purl text, ecosystem text, package_name text)" \
-       -c "CREATE TABLE x_advisory (n int, advisory_id text, modified timestamptz, aliases text[], summary text, details text, doc jsonb, raw bytea, content_hash bytea)" \
+       -c "CREATE TABLE x_advisory (n int, advisory_id text, modified timestamptz, aliases text[], summary text, details text COMPRESSION lz4, doc jsonb COMPRESSION lz4, raw bytea COMPRESSION lz4, content_hash bytea)" \
        -c "CREATE TABLE x_affected (n int, ordinal int, ecosystem text, ecosystem_base text, package_name text, purl text, ranges jsonb, versions text[])" \
        -c "CREATE TABLE xi_document (LIKE sbom_document INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES INCLUDING COMPRESSION)" \
        -c "ALTER TABLE xi_document ALTER tenant_id SET DEFAULT '$tenant', ALTER first_import_id SET DEFAULT 0" \
        -c "CREATE TABLE xi_component (LIKE sbom_component INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES)" \
        -c "ALTER TABLE xi_component ALTER tenant_id SET DEFAULT '$tenant'" \
-       -c "CREATE TABLE xi_advisory (LIKE advisory INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES)" \
+       -c "CREATE TABLE xi_advisory (LIKE advisory INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES INCLUDING COMPRESSION)" \
        -c "ALTER TABLE xi_advisory ALTER tenant_id SET DEFAULT '$tenant', ALTER raw_format SET DEFAULT 'json', ALTER first_import_id SET DEFAULT 0" \
        -c "CREATE TRIGGER xi_advisory_search BEFORE INSERT ON xi_advisory FOR EACH ROW WHEN (NEW.search IS NULL) EXECUTE FUNCTION stella_advisory_search_fill()" \
        -c "CREATE TABLE xi_affected (LIKE advisory_affected INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES)" \
@@ -481,8 +481,8 @@ PY
   machine
   echo "- load average before / after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- command: \`scripts/bench.sh import $sboms $comps $advs\`; sboms bundle $(( $(stat -c %s "$w/sboms.tar.zst") / 1048576 )) MiB, re-import bundle $(( $(stat -c %s "$w/big.tar.zst") / 1048576 )) MiB"
-  echo "- unindexed floor (\\copy of the benchmark's CSV into plain tables, no index, key or generated column): components = the $sboms sbom_document rows (content_hash, artifact_purl, doc jsonb, raw bytea; doc and raw lz4 as in the live table, $(( $(stat -c %s "$w/documents.csv") / 1048576 )) MiB of CSV) then the $ncomp sbom_component rows, timed together; advisories = the $advs advisory rows (with doc and raw) then their advisory_affected rows"
-  echo "- indexed floor (the same rows into CREATE TABLE ... LIKE ... INCLUDING DEFAULTS, GENERATED, INDEXES copies): sbom_document (also INCLUDING COMPRESSION) with $dindexes (and its generated bom_format, spec_version), then sbom_component with $cindexes; advisory and advisory_affected with $aindexes (and advisory's search vector, computed by the COPY's backend through advisory's fill trigger, as the generated column did until migration 0010; the import computes it on a helper connection)"
+  echo "- unindexed floor (\\copy of the benchmark's CSV into plain tables, no index, key or generated column): components = the $sboms sbom_document rows (content_hash, artifact_purl, doc jsonb, raw bytea; doc and raw lz4 as in the live table, $(( $(stat -c %s "$w/documents.csv") / 1048576 )) MiB of CSV) then the $ncomp sbom_component rows, timed together; advisories = the $advs advisory rows (with doc, raw and details lz4 as in the live table) then their advisory_affected rows"
+  echo "- indexed floor (the same rows into CREATE TABLE ... LIKE ... INCLUDING DEFAULTS, GENERATED, INDEXES copies): sbom_document (also INCLUDING COMPRESSION) with $dindexes (and its generated bom_format, spec_version), then sbom_component with $cindexes; advisory (also INCLUDING COMPRESSION) and advisory_affected with $aindexes (and advisory's search vector, computed by the COPY's backend through advisory's fill trigger, as the generated column did until migration 0010; the import computes it on a helper connection)"
   echo
   echo "| what | stella-bundle ms | rate | floor: COPY unindexed ms | ratio | floor: COPY with the live indexes ms | ratio | peak RSS |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
