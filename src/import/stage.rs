@@ -369,3 +369,60 @@ pub(crate) fn parse_ahead<D: Send, C: Send>(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(n: usize) -> Vec<Entry> {
+        (0..n)
+            .map(|i| Entry {
+                name: format!("e{i}"),
+                sha256: (i as u64).to_be_bytes().to_vec(),
+                spooled: super::super::spool::Range { offset: 0, len: 1 },
+            })
+            .collect()
+    }
+
+    /// Batches ramp up from an eighth of the limit, every entry arrives once and in order, and
+    /// `ready` sees each batch before the loader does.
+    #[test]
+    fn batches_ramp_up_and_keep_order() {
+        let all = entries(700);
+        let limits = BatchLimits {
+            bytes: usize::MAX,
+            docs: 80,
+            children: usize::MAX,
+        };
+        let mut readied: Vec<usize> = Vec::new();
+        let mut loaded: Vec<Vec<usize>> = Vec::new();
+        parse_ahead(
+            &all,
+            &limits,
+            &crate::progress::Silent,
+            |e: &Entry, first| -> Result<Parsed<(usize, bool), ()>, ImportError> {
+                assert!(first, "every entry has its own content hash");
+                Ok(Parsed {
+                    doc: (e.name[1..].parse().unwrap(), false),
+                    children: Vec::new(),
+                    warnings: Vec::new(),
+                    bytes: 1,
+                })
+            },
+            |docs: &mut [(usize, bool)]| {
+                readied.push(docs.len());
+                docs.iter_mut().for_each(|d| d.1 = true);
+            },
+            |batch| {
+                assert!(batch.docs.iter().all(|d| d.1), "ready ran on every batch");
+                loaded.push(batch.docs.iter().map(|d| d.0).collect());
+                Ok(())
+            },
+        )
+        .unwrap();
+        let sizes: Vec<usize> = loaded.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [10, 20, 30, 40, 60, 80, 80, 80, 80, 80, 80, 60]);
+        assert_eq!(readied, sizes);
+        assert_eq!(loaded.concat(), (0..700).collect::<Vec<_>>());
+    }
+}
