@@ -94,6 +94,8 @@ pub(crate) struct LoadContext<'a> {
     pub spool: &'a spool::Spooled,
     /// See [`ImportRequest::connect_helper`].
     pub connect_helper: Option<&'a (dyn Fn() -> Option<postgres::Client> + Sync)>,
+    /// Whether the import's session is a superuser's (see `stage::referencing_own_rows`).
+    pub superuser: bool,
 }
 
 /// One verified entry ready to load.
@@ -317,6 +319,10 @@ pub fn import_bundle(
         return Ok(done.outcome(file, &sha_hex, started));
     };
     let import_id: i64 = row.get(0);
+    let superuser = tx
+        .query_one("SELECT current_setting('is_superuser') = 'on'", &[])
+        .map_err(fail_db("reading the session's privileges"))?
+        .get::<_, bool>(0);
     let ctx = LoadContext {
         tenant: tenant.id,
         import_id,
@@ -324,6 +330,7 @@ pub fn import_bundle(
         progress: req.progress,
         spool: &spooled,
         connect_helper: req.connect_helper,
+        superuser,
     };
     let total: u64 = bundle.entries().iter().map(|e| e.size).sum();
     req.progress.start("importing", Some(total));

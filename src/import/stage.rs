@@ -223,10 +223,7 @@ pub(crate) fn referencing_own_rows<T>(
     ctx: &super::LoadContext<'_>,
     write: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, ImportError>,
 ) -> Result<T, ImportError> {
-    let superuser = tx
-        .query_one("SELECT current_setting('is_superuser') = 'on'", &[])
-        .map_err(ctx.db("reading the session's privileges"))?
-        .get::<_, bool>(0);
+    let superuser = ctx.superuser;
     if superuser {
         tx.batch_execute("SET LOCAL session_replication_role = replica")
             .map_err(ctx.db("skipping the foreign key checks of our own rows"))?;
