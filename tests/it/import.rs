@@ -1089,11 +1089,12 @@ fn document_committed_by_another_importer_mid_batch_is_skipped() {
     assert_eq!(got, expected);
 }
 
-/// Without a helper connection (a library caller passing `connect_helper: None`, or a helper that
-/// fails) the rows go without a search vector and advisory's trigger computes it inside the
-/// import transaction: the same rows and the same vectors as the CLI's import, which has a helper.
+/// Without a helper connection (a library caller passing `connect_helper: None`), or with a
+/// helper that fails (here: one whose statement cannot be prepared, and one whose query fails on
+/// the third batch), the rows go without a search vector and advisory's trigger computes it
+/// inside the import transaction: the same rows and the same vectors as the CLI's import.
 #[test]
-fn search_vectors_without_a_helper_connection_are_the_same() {
+fn search_vectors_without_a_working_helper_are_the_same() {
     let key = test_key(1);
     let files = rustsec();
     let bundle = make_bundle(
@@ -1106,25 +1107,6 @@ fn search_vectors_without_a_helper_connection_are_the_same() {
     );
     let with_helper = fresh_db();
     assert_exit(&import(&with_helper, &key, &bundle), 0);
-
-    let without = fresh_db();
-    let mut trust = stella_bundle::bundle::TrustSet::new();
-    trust.add_file(&key.pub_file).unwrap();
-    let limits = stella_bundle::bundle::Limits::default();
-    let req = stella_bundle::import::ImportRequest {
-        file: &bundle,
-        trust: &trust,
-        limits: &limits,
-        allow_older: None,
-        imported_by: "test@localhost",
-        progress: &stella_bundle::progress::Silent,
-        connect_helper: None,
-    };
-    let tenant = stella_bundle::db::Tenant::new("default");
-    let mut c = without.client();
-    let outcome = stella_bundle::import::import_bundle(&mut c, &tenant, &req).unwrap();
-    assert_eq!(outcome.advisories, files.len() as u64);
-
     let vectors = |c: &mut postgres::Client| -> Vec<(String, String)> {
         c.query(
             "SELECT advisory_id, search::text FROM advisory ORDER BY advisory_id, content_hash",
@@ -1138,12 +1120,50 @@ fn search_vectors_without_a_helper_connection_are_the_same() {
     let expected = vectors(&mut with_helper.client());
     assert_eq!(expected.len(), files.len());
     assert!(expected.iter().all(|(_, v)| !v.is_empty()));
-    assert_eq!(vectors(&mut c), expected);
-    assert_eq!(
-        count(
-            &mut c,
-            "SELECT count(*) FROM advisory WHERE search <> stella_advisory_search(advisory_id, aliases, summary, details)"
-        ),
-        0
-    );
+
+    // Helpers that fail: a database without the function (prepare fails), and one whose
+    // function raises from its third call on (the first batch's query fails after two rows;
+    // the vectors it would give are wrong, so using any of them fails the comparison).
+    let unmigrated = empty_db();
+    let raising = empty_db();
+    raising
+        .client()
+        .batch_execute(
+            "CREATE SEQUENCE calls;
+             CREATE FUNCTION stella_advisory_search_of(head text, summary text, details text)
+             RETURNS tsvector LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF nextval('calls') > 2 THEN RAISE EXCEPTION 'helper fails'; END IF;
+                 RETURN to_tsvector('simple', 'wrong');
+             END $$",
+        )
+        .unwrap();
+    let connect_unmigrated = || postgres::Client::connect(&unmigrated.url, postgres::NoTls).ok();
+    let connect_raising = || postgres::Client::connect(&raising.url, postgres::NoTls).ok();
+    let helpers: [(&str, Option<&(dyn Fn() -> Option<postgres::Client> + Sync)>); 3] = [
+        ("no helper", None),
+        ("helper without the function", Some(&connect_unmigrated)),
+        ("helper whose query fails", Some(&connect_raising)),
+    ];
+    let mut trust = stella_bundle::bundle::TrustSet::new();
+    trust.add_file(&key.pub_file).unwrap();
+    let limits = stella_bundle::bundle::Limits::default();
+    let tenant = stella_bundle::db::Tenant::new("default");
+    for (what, connect_helper) in helpers {
+        let db = fresh_db();
+        let req = stella_bundle::import::ImportRequest {
+            file: &bundle,
+            trust: &trust,
+            limits: &limits,
+            allow_older: None,
+            imported_by: "test@localhost",
+            progress: &stella_bundle::progress::Silent,
+            connect_helper,
+        };
+        let mut c = db.client();
+        let outcome = stella_bundle::import::import_bundle(&mut c, &tenant, &req)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(outcome.advisories, files.len() as u64, "{what}");
+        assert_eq!(vectors(&mut c), expected, "{what}");
+    }
 }
