@@ -36,7 +36,7 @@ const SEARCH_VECTORS: &str = "SELECT stella_advisory_search_of(h, s, d)
      FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(h, s, d, n) ORDER BY n";
 
 impl SearchVectors {
-    pub fn new(connect: Option<&(dyn Fn() -> Option<postgres::Client> + Sync)>) -> Self {
+    pub fn new(connect: Option<&super::ConnectHelper<'_>>) -> Self {
         let helper = connect.and_then(|c| c()).and_then(|mut client| {
             match client.prepare(SEARCH_VECTORS) {
                 Ok(statement) => Some((client, statement)),

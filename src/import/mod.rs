@@ -27,6 +27,9 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
 
+/// Opens another connection to the import's database, or `None` when it cannot.
+pub type ConnectHelper<'a> = dyn Fn() -> Option<postgres::Client> + Sync + 'a;
+
 /// What to import and under which rules.
 pub struct ImportRequest<'a> {
     pub file: &'a Path,
@@ -40,7 +43,7 @@ pub struct ImportRequest<'a> {
     /// Opens a second connection to the same database, for work that runs beside the import
     /// transaction on another CPU: the advisories' search vectors (see `feed::SearchVectors`).
     /// `None`, or a connection that fails, leaves that work to the import's own transaction.
-    pub connect_helper: Option<&'a (dyn Fn() -> Option<postgres::Client> + Sync)>,
+    pub connect_helper: Option<&'a ConnectHelper<'a>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -93,7 +96,7 @@ pub(crate) struct LoadContext<'a> {
     /// The verified entries' bytes.
     pub spool: &'a spool::Spooled,
     /// See [`ImportRequest::connect_helper`].
-    pub connect_helper: Option<&'a (dyn Fn() -> Option<postgres::Client> + Sync)>,
+    pub connect_helper: Option<&'a ConnectHelper<'a>>,
     /// Whether the import's session is a superuser's (see `stage::referencing_own_rows`).
     pub superuser: bool,
 }

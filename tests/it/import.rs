@@ -1140,7 +1140,7 @@ fn search_vectors_without_a_working_helper_are_the_same() {
         .unwrap();
     let connect_unmigrated = || postgres::Client::connect(&unmigrated.url, postgres::NoTls).ok();
     let connect_raising = || postgres::Client::connect(&raising.url, postgres::NoTls).ok();
-    let helpers: [(&str, Option<&(dyn Fn() -> Option<postgres::Client> + Sync)>); 3] = [
+    let helpers: [(&str, Option<&stella_bundle::import::ConnectHelper<'_>>); 3] = [
         ("no helper", None),
         ("helper without the function", Some(&connect_unmigrated)),
         ("helper whose query fails", Some(&connect_raising)),
