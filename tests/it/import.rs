@@ -46,6 +46,18 @@ fn as_refs(files: &[(String, Vec<u8>)]) -> Vec<(&str, Vec<u8>)> {
     files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect()
 }
 
+/// A feed bundle of `files` from source `rustsec`, sequence 1, signed by `key`.
+fn rustsec_bundle(key: &TestKey, files: &[(String, Vec<u8>)]) -> std::path::PathBuf {
+    make_bundle(
+        key,
+        "feed",
+        "rustsec",
+        &as_refs(files),
+        "2026-11-01T00:00:00Z",
+        Some(1),
+    )
+}
+
 #[test]
 fn feed_fixtures_import_with_independent_counts() {
     let db = fresh_db();
@@ -59,14 +71,7 @@ fn feed_fixtures_import_with_independent_counts() {
         .unwrap();
     let key = test_key(1);
     let files = rustsec();
-    let bundle = make_bundle(
-        &key,
-        "feed",
-        "rustsec",
-        &as_refs(&files),
-        "2026-11-01T00:00:00Z",
-        Some(1),
-    );
+    let bundle = rustsec_bundle(&key, &files);
     let out = import(&db, &key, &bundle);
     assert_exit(&out, 0);
     let r = first(&out);
@@ -165,14 +170,7 @@ fn pypa_yaml_records_import() {
 fn reimport_is_already_imported_and_changes_nothing() {
     let db = fresh_db();
     let key = test_key(1);
-    let bundle = make_bundle(
-        &key,
-        "feed",
-        "rustsec",
-        &as_refs(&rustsec()),
-        "2026-11-01T00:00:00Z",
-        Some(1),
-    );
+    let bundle = rustsec_bundle(&key, &rustsec());
     assert_exit(&import(&db, &key, &bundle), 0);
     let mut c = db.client();
     let before = table_counts(&mut c);
@@ -190,14 +188,7 @@ fn reimport_is_already_imported_and_changes_nothing() {
 fn four_concurrent_importers_of_one_bundle() {
     let db = fresh_db();
     let key = test_key(1);
-    let bundle = make_bundle(
-        &key,
-        "feed",
-        "rustsec",
-        &as_refs(&rustsec()),
-        "2026-11-01T00:00:00Z",
-        Some(1),
-    );
+    let bundle = rustsec_bundle(&key, &rustsec());
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let (url, pubf, b) = (db.url.clone(), key.pub_file.clone(), bundle.clone());
@@ -1097,14 +1088,7 @@ fn document_committed_by_another_importer_mid_batch_is_skipped() {
 fn search_vectors_without_a_working_helper_are_the_same() {
     let key = test_key(1);
     let files = rustsec();
-    let bundle = make_bundle(
-        &key,
-        "feed",
-        "rustsec",
-        &as_refs(&files),
-        "2026-11-01T00:00:00Z",
-        Some(1),
-    );
+    let bundle = rustsec_bundle(&key, &files);
     let with_helper = fresh_db();
     assert_exit(&import(&with_helper, &key, &bundle), 0);
     let vectors = |c: &mut postgres::Client| -> Vec<(String, String)> {
